@@ -1,0 +1,2 @@
+/** @normandy/agents — public API (work in progress). */
+export {};

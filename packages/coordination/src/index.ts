@@ -1,0 +1,2 @@
+/** @normandy/coordination — public API (work in progress). */
+export {};

@@ -1,0 +1,2 @@
+/** @normandy/observability — public API (work in progress). */
+export {};

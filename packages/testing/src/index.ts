@@ -1,0 +1,2 @@
+/** @normandy/testing — public API (work in progress). */
+export {};

@@ -1,0 +1,18 @@
+import { defineConfig } from "vitest/config";
+
+// Workspace packages resolve to their `src` through the `@normandy/source` export condition, so tests
+// run without a build. The node environment uses vite's SSR resolver, hence `ssr.resolve.conditions`.
+export default defineConfig({
+  resolve: { conditions: ["@normandy/source"] },
+  ssr: { resolve: { conditions: ["@normandy/source"] } },
+  test: {
+    include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts"],
+    testTimeout: 20_000,
+    coverage: {
+      provider: "v8",
+      include: ["packages/*/src/**/*.ts"],
+      exclude: ["packages/*/src/index.ts"],
+      reporter: ["text-summary", "json-summary"],
+    },
+  },
+});
