@@ -576,7 +576,7 @@ function handleCall(
       return reply(deleteChildRequest(state, req.id), state);
     case "get_childspec": {
       const child = state.dynamic ? childByPid(state, req.id) : state.children.get(req.id);
-      return reply(child ? { ok: true, spec: child.spec } : { ok: false, error: "not_found" }, state);
+      return reply(child ? { ok: true, spec: { ...child.spec } } : { ok: false, error: "not_found" }, state);
     }
     default:
       return reply({ ok: false, error: "bad_request" }, state);
