@@ -3,7 +3,7 @@
  * any XState logic), addresses them by pid or name only, and carries calls, casts, info messages, exit
  * signals, monitors, timers, dead letters, telemetry and inspection.
  */
-import type { AnyActor, AnyActorLogic, InspectionEvent, Observer, Subscription } from "xstate";
+import type { AnyActor, AnyActorLogic, AnyActorRef, InspectionEvent, Observer, Subscription } from "xstate";
 import { type Clock, systemClock } from "./Clock.js";
 import type { DeadLetter } from "./DeadLetter.js";
 import type { ExitReason, ExitSignal } from "./ExitReason.js";
@@ -299,6 +299,17 @@ export class ActorSystem {
    */
   getSnapshot(address: string): unknown {
     return this.#kernel.resolve(address)?.snapshot();
+  }
+
+  /**
+   * The XState actor ref of a process, for interop (a machine can `sendTo` it, `subscribe` observes
+   * its snapshots). Hold it only within this system: across the API, address processes by pid or name.
+   *
+   * @param address - a pid or name.
+   * @returns the ref, or undefined when no such process is alive.
+   */
+  actorRef(address: string): AnyActorRef | undefined {
+    return this.#kernel.resolve(address)?.ref;
   }
 
   /**

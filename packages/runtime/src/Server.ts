@@ -260,6 +260,28 @@ export interface Server<Args = unknown, P extends Protocol = Protocol> {
   readonly protocol?: P;
 }
 
+/** The protocol of a server behaviour (`ProtocolOf<typeof counter>`). */
+export type ProtocolOf<S> = S extends Server<infer _Args, infer P> ? P : never;
+
+/**
+ * Types a registered name with a behaviour's protocol, so calls and casts to it are checked.
+ *
+ * @param _server - the behaviour the process runs (only its type is used).
+ * @param name - the registered name (or a pid).
+ * @returns the same string, typed.
+ * @example
+ * ```ts
+ * const counterName = addressOf(counter, "counter");
+ * const n: number = await system.call(counterName, { type: "get" });
+ * ```
+ */
+export function addressOf<P extends Protocol>(
+  _server: Server<never, P> | Server<unknown, P>,
+  name: string,
+): Address<P> {
+  return name as Address<P>;
+}
+
 /**
  * Defines a server behaviour. Message and state types are inferred from the callbacks' parameters.
  *

@@ -19,7 +19,7 @@ import { InvalidChildSpecError } from "./errors.js";
 import type { Context } from "./internal/Context.js";
 import type { AnyEvent, Process, StartOutcome } from "./internal/Process.js";
 import type { ServerProcess } from "./internal/ServerProcess.js";
-import { EXIT_SOURCE } from "./internal/signals.js";
+import { exitSource } from "./internal/signals.js";
 import { addRestart, type RestartHistory } from "./RestartIntensity.js";
 import {
   type CallResult,
@@ -317,7 +317,7 @@ function handleInfo(
   state: SupervisorState,
 ): Maybe<StateResult<SupervisorState>> {
   if (msg.type === "EXIT") {
-    const source = (msg as { [EXIT_SOURCE]?: Process })[EXIT_SOURCE];
+    const source = exitSource(msg as ExitMessage);
     const child = source?.supervision;
     // OTP ignores an EXIT from a process that is neither a child nor the parent (§1.9)
     if (!(child instanceof Child) || child.owner !== state || child.proc !== source) return state;
@@ -458,7 +458,7 @@ function tryAgain(state: SupervisorState, child: Child): void {
       { supervisor: state.self.pid, childId: child.spec.id },
     );
   }
-  state.self.deliverSystem({ type: TRY_AGAIN, key: child.key } satisfies TryAgain);
+  state.self.deliverSystem({ type: TRY_AGAIN, key: child.key } satisfies TryAgain, state.self);
 }
 
 function reportRestart(

@@ -21,6 +21,9 @@ export type TelemetryHandler = (event: EventName, measurements: Measurements, me
 /** What a handler is attached to: exact event names, or `"*"` for every event. */
 export type EventFilter = readonly EventName[] | "*";
 
+const HANDLER_FAILED: EventName = ["normandy", "telemetry", "handler_failed"];
+const HANDLER_FAILED_KEY = HANDLER_FAILED.join(".");
+
 interface Attached {
   readonly id: string;
   readonly handler: TelemetryHandler;
@@ -30,7 +33,8 @@ interface Attached {
  * A synchronous publish/subscribe bus for telemetry events.
  *
  * A handler that throws is detached (as `:telemetry` does) and the failure is emitted as
- * `["normandy", "telemetry", "handler_failed"]` to the remaining handlers, so no error is lost.
+ * `["normandy", "telemetry", "handler_failed"]` to the remaining handlers, or raised as a process
+ * warning when none listens, so no error is lost.
  *
  * @example
  * ```ts
@@ -163,7 +167,16 @@ export class Telemetry {
         entry.handler(event, measurements, metadata);
       } catch (error) {
         this.detach(entry.id);
-        this.emit(["normandy", "telemetry", "handler_failed"], {}, { handlerId: entry.id, event, error });
+        if (this.#wildcard.length > 0 || this.#byName.has(HANDLER_FAILED_KEY)) {
+          this.emit(HANDLER_FAILED, {}, { handlerId: entry.id, event, error });
+        } else {
+          // nobody listens for handler failures: do not let the error vanish
+          const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+          process.emitWarning(
+            `telemetry handler ${JSON.stringify(entry.id)} threw and was detached: ${detail}`,
+            "NormandyTelemetryWarning",
+          );
+        }
       }
     }
   }

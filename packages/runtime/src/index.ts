@@ -34,9 +34,11 @@ export {
   StartError,
   SystemStoppedError,
 } from "./errors.js";
+export { FileSnapshotStore } from "./FileSnapshotStore.js";
 export { addRestart, type RestartCheck, type RestartHistory } from "./RestartIntensity.js";
 export {
   type Address,
+  addressOf,
   type CallOptions,
   type CallResult,
   type DownMessage,
@@ -51,6 +53,7 @@ export {
   NoReply,
   noreply,
   type Protocol,
+  type ProtocolOf,
   reply,
   type Server,
   type ServerContext,

@@ -381,13 +381,17 @@ export class Kernel {
         if (exit === reason) resolve();
         else reject(new CallExitError(address, exit));
       }, proc.pid);
-      if (timeout !== Number.POSITIVE_INFINITY) {
-        timer = this.clock.setTimeout(() => {
-          this.demonitor(monitor.id);
-          reject(new CallTimeoutError(address, timeout, monitor.id));
-        }, timeout);
-      }
+      const expire = () => {
+        this.demonitor(monitor.id);
+        reject(new CallTimeoutError(address, timeout, monitor.id));
+      };
       proc.requestStop(reason);
+      // a zero timeout grants no grace at all: no timer (a manual clock would never fire it)
+      if (timeout === 0) {
+        if (proc.alive) expire();
+      } else if (timeout !== Number.POSITIVE_INFINITY && proc.alive) {
+        timer = this.clock.setTimeout(expire, timeout);
+      }
     });
   }
 
@@ -461,9 +465,10 @@ export class Kernel {
     id: number,
     pid: string,
     reason: ExitReason,
+    source?: Process,
   ): void {
     if (typeof watcher === "function") watcher(reason);
-    else if (watcher.alive) watcher.deliverSystem({ type: "DOWN", ref: id, pid, reason });
+    else if (watcher.alive) watcher.deliverSystem({ type: "DOWN", ref: id, pid, reason }, source);
   }
 
   /** Links `proc` to `target`; linking to a process that is gone signals `noproc` at once. */
@@ -544,7 +549,7 @@ export class Kernel {
         if (monitor === undefined) continue;
         this.#monitors.delete(id);
         if (typeof monitor.watcher !== "function") monitor.watcher.monitoring?.delete(id);
-        this.#down(monitor.watcher, id, proc.pid, reason);
+        this.#down(monitor.watcher, id, proc.pid, reason, proc);
       }
     }
     if (proc.links !== undefined) {

@@ -71,7 +71,7 @@ export abstract class Process {
   /** Delivers a message (cast or info) from `sender`; throws a typed error when a bound refuses it. */
   abstract deliver(event: AnyEvent, sender: Process | undefined): void;
   /** Delivers a runtime message (`DOWN`, trapped `EXIT`) that no mailbox bound may refuse. */
-  abstract deliverSystem(event: AnyEvent): void;
+  abstract deliverSystem(event: AnyEvent, source?: Process): void;
   /**
    * Delivers an exit signal, with OTP's trap-exit rules.
    *

@@ -21,7 +21,7 @@ import { Context } from "./Context.js";
 import { Deque } from "./Deque.js";
 import type { Kernel } from "./Kernel.js";
 import { type AnyEvent, Process, type ProcessKind, type StartOutcome } from "./Process.js";
-import { EXIT_SOURCE } from "./signals.js";
+import { exitMessage } from "./signals.js";
 
 /** Envelope of a call. */
 export interface CallEnvelope extends AnyEvent {
@@ -220,7 +220,8 @@ export class ServerProcess extends Process {
   }
 
   /** Queues a runtime message (exit, down, stop); these bypass the mailbox bound, as signals do. */
-  #deliverSystem(event: AnyEvent): void {
+  #deliverSystem(event: AnyEvent, source: Process | undefined): void {
+    if (this.kernel.inspecting) this.kernel.inspectEvent(source, this, event);
     this.#enqueue(event, false);
     if (this.#phase === Phase.Ready && !this.#draining) this.#drain();
   }
@@ -502,23 +503,23 @@ export class ServerProcess extends Process {
       return;
     }
     if (from !== undefined && from === this.parent) {
-      this.#deliverSystem({ type: STOP, reason } satisfies StopEnvelope);
+      this.#deliverSystem({ type: STOP, reason } satisfies StopEnvelope, from);
     } else {
-      this.#deliverSystem({ type: "EXIT", from: from?.pid ?? fromPid, reason, [EXIT_SOURCE]: from });
+      this.#deliverSystem(exitMessage(from, from?.pid ?? fromPid, reason) as unknown as AnyEvent, from);
     }
   }
 
   requestStop(reason: ExitReason): void {
     if (this.#phase === Phase.Dead) return;
-    this.#deliverSystem({ type: STOP, reason } satisfies StopEnvelope);
+    this.#deliverSystem({ type: STOP, reason } satisfies StopEnvelope, undefined);
   }
 
-  deliverSystem(event: AnyEvent): void {
+  deliverSystem(event: AnyEvent, source?: Process): void {
     if (this.#phase === Phase.Dead) {
       this.kernel.undeliverable(this, event);
       return;
     }
-    this.#deliverSystem(event);
+    this.#deliverSystem(event, source);
   }
 
   #crash(error: unknown, event: AnyEvent): void {
