@@ -22,7 +22,6 @@ export type TelemetryHandler = (event: EventName, measurements: Measurements, me
 export type EventFilter = readonly EventName[] | "*";
 
 const HANDLER_FAILED: EventName = ["normandy", "telemetry", "handler_failed"];
-const HANDLER_FAILED_KEY = HANDLER_FAILED.join(".");
 
 interface Attached {
   readonly id: string;
@@ -103,6 +102,17 @@ export class Telemetry {
     return true;
   }
 
+  /**
+   * Whether any handler would receive `event` (an exact or a wildcard handler). Emitters of failure
+   * reports use it to fall back on a process warning rather than emit into the void.
+   *
+   * @param event - the event name.
+   * @returns true when at least one handler listens.
+   */
+  listens(event: EventName): boolean {
+    return this.#wildcard.length > 0 || this.#byName.has(event.join("."));
+  }
+
   /** The ids of the attached handlers. */
   handlers(): string[] {
     return [...this.#ids.keys()];
@@ -167,7 +177,7 @@ export class Telemetry {
         entry.handler(event, measurements, metadata);
       } catch (error) {
         this.detach(entry.id);
-        if (this.#wildcard.length > 0 || this.#byName.has(HANDLER_FAILED_KEY)) {
+        if (this.listens(HANDLER_FAILED)) {
           this.emit(HANDLER_FAILED, {}, { handlerId: entry.id, event, error });
         } else {
           // nobody listens for handler failures: do not let the error vanish

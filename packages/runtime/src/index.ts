@@ -64,6 +64,33 @@ export {
   stopWithReply,
   type TimerRef,
 } from "./Server.js";
+export {
+  type Access,
+  AccessError,
+  type AccessOperation,
+  type Caller,
+  type Change,
+  type ChangeKind,
+  CounterError,
+  compareKeys,
+  DEFAULT_SHARED_CONTEXT_NAME,
+  deepEqual,
+  type EtsTransferMessage,
+  type Heir,
+  type Key,
+  type KeyAtom,
+  NoTableError,
+  SharedContext,
+  type SharedContextOptions,
+  type Table,
+  TableExistsError,
+  type TableInfo,
+  type TableOptions,
+  type TableType,
+  type Transaction,
+  type TransactionOptions,
+  TransactionTimeoutError,
+} from "./SharedContext.js";
 export { MemorySnapshotStore, type SnapshotStore, type StoredSnapshot } from "./SnapshotStore.js";
 export {
   type ChildCounts,

@@ -274,7 +274,7 @@ export class Kernel {
         this.telemetry.emit(
           ["normandy", "process", "start"],
           {},
-          { pid: p.pid, name: p.name, kind: p.kind, parent: p.parent?.pid },
+          { pid: p.pid, name: p.name, kind: p.kind, parent: p.parent?.pid, parentName: p.parent?.name },
         );
       }
       return o;

@@ -1,0 +1,89 @@
+// The benchmark harness: groups of named measurements, medians over rounds, a printed table, and
+// bench/results/latest.json (merged, so running one group keeps the others' figures).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** One metric with its target, e.g. `{ name: "runtime.call.per_s", value: 1.2e5, target: ">= 100000" }`. */
+export interface Metric {
+  readonly name: string;
+  readonly value: number;
+  /** The issue's target, as `>= N` or `<= N`; absent for context figures. */
+  readonly target?: string;
+  readonly unit?: string;
+}
+
+/** A benchmark group: a function producing metrics. */
+export type Group = () => Promise<Metric[]>;
+
+/** The median of a list of numbers. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** A percentile (0..100) of a list of numbers. */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+/** Runs a full garbage collection (the bench runs with --expose-gc). */
+export function gc(): void {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (g === undefined) throw new Error("run the bench with node --expose-gc (pnpm bench does)");
+  g();
+  g();
+}
+
+/** Whether a value meets a target written as `>= N` or `<= N`. */
+export function meets(value: number, target: string | undefined): boolean | undefined {
+  if (target === undefined) return undefined;
+  const m = /^(>=|<=)\s*([\d.e+]+)$/.exec(target.trim());
+  if (m === null) throw new Error(`bad target ${target}`);
+  const bound = Number(m[2]);
+  return m[1] === ">=" ? value >= bound : value <= bound;
+}
+
+function format(value: number): string {
+  if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString("en-US");
+  return value.toFixed(Math.abs(value) >= 10 ? 1 : 3);
+}
+
+/** Prints a table of metrics and merges them into bench/results/latest.json. */
+export function report(metrics: readonly Metric[]): string {
+  const rows = metrics.map((m) => {
+    const ok = meets(m.value, m.target);
+    return [
+      m.name,
+      format(m.value) + (m.unit ? ` ${m.unit}` : ""),
+      m.target ?? "",
+      ok === undefined ? "" : ok ? "ok" : "MISSED",
+    ];
+  });
+  const header = ["metric", "value", "target", ""];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join("  ")
+      .trimEnd();
+  const table = [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+  const file = join(dirname(fileURLToPath(import.meta.url)), "results", "latest.json");
+  mkdirSync(dirname(file), { recursive: true });
+  const previous = existsSync(file)
+    ? (JSON.parse(readFileSync(file, "utf8")) as { metrics?: Record<string, number> })
+    : {};
+  const merged = {
+    ...(previous.metrics ?? {}),
+    ...Object.fromEntries(metrics.map((m) => [m.name, m.value])),
+  };
+  writeFileSync(
+    file,
+    `${JSON.stringify({ node: process.version, at: new Date().toISOString(), metrics: merged }, null, 2)}\n`,
+  );
+  return table;
+}

@@ -1,0 +1,19 @@
+// `pnpm bench [group]`: runs every benchmark group, or the one named, prints a table and writes
+// bench/results/latest.json. Benchmarks are not tests and do not run in CI.
+import { type Group, type Metric, report } from "./harness.js";
+import { runtime } from "./runtime.js";
+
+const groups: Record<string, Group> = { runtime };
+
+const wanted = process.argv[2];
+if (wanted !== undefined && !(wanted in groups)) {
+  console.error(`unknown group ${JSON.stringify(wanted)}; groups: ${Object.keys(groups).join(", ")}`);
+  process.exit(2);
+}
+const metrics: Metric[] = [];
+for (const [name, group] of Object.entries(groups)) {
+  if (wanted !== undefined && name !== wanted) continue;
+  console.error(`running ${name}…`);
+  metrics.push(...(await group()));
+}
+console.log(report(metrics));
