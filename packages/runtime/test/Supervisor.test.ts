@@ -173,6 +173,45 @@ describe("restart types (§1.2)", () => {
   });
 });
 
+describe("transient and temporary children under every strategy", () => {
+  const expectations = {
+    one_for_one: ["term tr crash", "start tr"],
+    one_for_all: [
+      "term tr crash",
+      "term tm shutdown",
+      "term z shutdown",
+      "term a shutdown",
+      "start a",
+      "start tr",
+      "start z",
+    ],
+    rest_for_one: ["term tr crash", "term tm shutdown", "term z shutdown", "start tr", "start z"],
+  } as const;
+  for (const strategy of ["one_for_one", "one_for_all", "rest_for_one"] as const) {
+    it(`${strategy}: a transient child's normal exit and a temporary child's crash restart nothing; a transient crash restarts its group`, async () => {
+      const { client } = await startSup({
+        strategy,
+        intensity: 5,
+        children: [c("a"), c("tr", { restart: "transient" }), c("tm", { restart: "temporary" }), c("z")],
+      });
+      log.length = 0;
+      system.cast("tm", { type: "crash" });
+      system.cast("tr", { type: "exit", reason: "normal" });
+      await flush();
+      expect(log).toEqual(["term tm crash", "term tr normal"]);
+      expect(
+        (await client.whichChildren()).map((r) => `${r.id}:${r.pid === undefined ? "-" : "up"}`),
+      ).toEqual(["z:up", "tr:-", "a:up"]);
+      await client.restartChild("tr"); // keeps its place
+      await client.startChild(c("tm", { restart: "temporary" })); // appended: the order is a, tr, z, tm
+      log.length = 0;
+      system.cast("tr", { type: "crash" });
+      await flush();
+      expect(log).toEqual(expectations[strategy]);
+    });
+  }
+});
+
 describe("restart intensity (§1.4)", () => {
   it("S06 intensity 2: the third crash within the period shuts the supervisor down in reverse order", async () => {
     await startSup({ strategy: "one_for_one", intensity: 2, period: 5, children: [c("a"), c("b"), c("c")] });
