@@ -286,9 +286,7 @@ export class ActorSystem {
 
   /** The number of live processes. */
   get processCount(): number {
-    let n = 0;
-    for (const _ of this.#kernel.processes()) n++;
-    return n;
+    return this.#kernel.processCount;
   }
 
   /**

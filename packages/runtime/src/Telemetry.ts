@@ -113,6 +113,24 @@ export class Telemetry {
     return this.#wildcard.length > 0 || this.#byName.has(event.join("."));
   }
 
+  /**
+   * Reports an error that must not vanish: emitted as `event` (with `error` in the metadata) when a
+   * handler listens for it, otherwise raised as a process warning.
+   *
+   * @param event - the event name, e.g. `["normandy", "shared_context", "subscriber_failed"]`.
+   * @param metadata - what the error concerns.
+   * @param error - the error.
+   * @param summary - the warning's text, before the error's own message.
+   */
+  report(event: EventName, metadata: Metadata, error: unknown, summary: string): void {
+    if (this.listens(event)) {
+      this.emit(event, {}, { ...metadata, error });
+      return;
+    }
+    const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    process.emitWarning(`${summary}: ${detail}`, "NormandyWarning");
+  }
+
   /** The ids of the attached handlers. */
   handlers(): string[] {
     return [...this.#ids.keys()];
@@ -177,16 +195,12 @@ export class Telemetry {
         entry.handler(event, measurements, metadata);
       } catch (error) {
         this.detach(entry.id);
-        if (this.listens(HANDLER_FAILED)) {
-          this.emit(HANDLER_FAILED, {}, { handlerId: entry.id, event, error });
-        } else {
-          // nobody listens for handler failures: do not let the error vanish
-          const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-          process.emitWarning(
-            `telemetry handler ${JSON.stringify(entry.id)} threw and was detached: ${detail}`,
-            "NormandyTelemetryWarning",
-          );
-        }
+        this.report(
+          HANDLER_FAILED,
+          { handlerId: entry.id, event },
+          error,
+          `telemetry handler ${JSON.stringify(entry.id)} threw and was detached`,
+        );
       }
     }
   }

@@ -151,6 +151,39 @@ describe("durable servers", () => {
     });
   });
 
+  it("a durable child whose restore throws, or whose snapshot cannot be read, fails its start without harming the supervisor", async () => {
+    const store = new MemorySnapshotStore();
+    await store.put("bad", { version: 1, value: "garbage" });
+    const system = start(store);
+    const strict = defineServer({
+      init: () => 0,
+      durable: {
+        restore: (v) => {
+          if (typeof v !== "number") throw new TypeError("not a number");
+          return v;
+        },
+      },
+    });
+    await expect(
+      system.spawn(defineSupervisor({ children: [{ id: "s", start: strict, durable: "bad" }] })),
+    ).rejects.toMatchObject({
+      reason: { shutdown: { failed_to_start_child: "s", reason: { error: new TypeError("not a number") } } },
+    });
+    const unreadable: SnapshotStore = {
+      ...store,
+      get: async () => Promise.reject(new Error("io")),
+      put: store.put.bind(store),
+      delete: store.delete.bind(store),
+      keys: store.keys.bind(store),
+    };
+    const other = start(unreadable);
+    const machine = setup({}).createMachine({});
+    await expect(other.spawn(machine, { durable: "k" })).rejects.toMatchObject({
+      reason: { error: new Error("io") },
+    });
+    expect(other.processCount).toBe(0);
+  });
+
   it("the file store rejects unknown versions and reports missing keys as undefined", async () => {
     const dir = await mkdtemp(join(tmpdir(), "normandy-snap-"));
     dirs.push(dir);

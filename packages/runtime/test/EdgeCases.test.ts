@@ -253,6 +253,23 @@ describe("the ActorRef surface of a server", () => {
     expect(ctxAfter.aborted).toBe(false);
   });
 
+  it("survives an observer that throws, and reports it", async () => {
+    const pid = await system.spawn(echo);
+    const reports: unknown[] = [];
+    system.telemetry.attach("obs", [["normandy", "process", "observer_failed"]], (_e, _m, meta) =>
+      reports.push(meta),
+    );
+    system.actorRef(pid)?.subscribe(() => {
+      throw new Error("observer bug");
+    });
+    system.cast(pid, { type: "noop" });
+    expect(await system.call(pid, { type: "echo", v: "still fine" })).toBe("still fine");
+    expect(reports).toEqual([
+      { pid, error: new Error("observer bug") },
+      { pid, error: new Error("observer bug") },
+    ]);
+  });
+
   it("reports a killed server to observers as an error", async () => {
     const pid = await system.spawn(echo);
     const errors: unknown[] = [];

@@ -18,6 +18,7 @@ import {
   stopWithReply,
 } from "@normandy/runtime";
 import { afterEach, describe, expect, it } from "vitest";
+import { deferred } from "./probe.js";
 
 const clock = new ManualClock();
 let system: ActorSystem;
@@ -28,17 +29,6 @@ const start = () => {
 afterEach(async () => {
   await system?.shutdown({ timeout: 0 }).catch(() => {});
 });
-
-/** A deferred promise, to control when an async handler finishes. */
-function deferred<T = void>() {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 const counter = defineServer({
   init: (n: number) => n,

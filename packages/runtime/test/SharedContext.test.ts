@@ -36,6 +36,7 @@ import {
 } from "@normandy/runtime";
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { deferred } from "./probe.js";
 
 const clock = new ManualClock();
 let system: ActorSystem;
@@ -52,16 +53,6 @@ async function setup(name?: string): Promise<SharedContext> {
 
 /** Lets every pending continuation run (no wall-clock time passes). */
 const settle = () => clock.advance(0);
-
-function deferred<T = void>() {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 /** A process that records the info messages it receives (e.g. ETS-TRANSFER). */
 async function spawnInbox(name?: string): Promise<{ pid: string; inbox: unknown[] }> {

@@ -100,7 +100,7 @@ describe("Telemetry", () => {
     const warn = vi.spyOn(process, "emitWarning").mockImplementation(() => {});
     try {
       bus.emit(["e"], {}, {});
-      expect(warn).toHaveBeenCalledWith(expect.stringContaining("lonely bug"), "NormandyTelemetryWarning");
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining("lonely bug"), "NormandyWarning");
       expect(bus.listens(["other"])).toBe(true);
       expect(bus.listens(["e"])).toBe(false);
     } finally {

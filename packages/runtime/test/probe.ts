@@ -109,6 +109,17 @@ export function watch(
   );
 }
 
+/** A promise with its resolve and reject exposed, to control when an async handler finishes. */
+export function deferred<T = void>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
 /** Lets every pending promise continuation run. */
 export function flush(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));

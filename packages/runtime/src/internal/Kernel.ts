@@ -147,9 +147,9 @@ export class Kernel {
     return this.#procs.get(address) ?? this.#names.get(address);
   }
 
-  /** Every live process (for tests and tooling). */
-  processes(): IterableIterator<Process> {
-    return this.#procs.values();
+  /** The number of live processes. */
+  get processCount(): number {
+    return this.#procs.size;
   }
 
   /** Registers `name` for `proc`. */
@@ -199,16 +199,20 @@ export class Kernel {
       const key = spawn.durable;
       proc.durableKey = key;
       const restore = def.durable?.restore;
-      return this.#durable.read(key).then(
-        (stored) =>
-          this.#started(
-            proc.boot(spawn.args, stored && { state: restore ? restore(stored.value) : stored.value }),
-          ),
-        (error: unknown) => {
-          this.abortStart(proc, { error }, undefined);
-          return { ok: false, reason: { error } };
-        },
-      );
+      // a failed read or restore is a failed start, never a rejection (a supervisor awaits this)
+      const failStart = (error: unknown): StartOutcome => {
+        this.abortStart(proc, { error }, undefined);
+        return { ok: false, reason: { error } };
+      };
+      return this.#durable.read(key).then((stored) => {
+        let restored: { readonly state: unknown } | undefined;
+        try {
+          restored = stored && { state: restore ? restore(stored.value) : stored.value };
+        } catch (error) {
+          return failStart(error);
+        }
+        return this.#started(proc.boot(spawn.args, restored));
+      }, failStart);
     }
     return this.#started(proc.boot(spawn.args, undefined));
   }
@@ -223,9 +227,10 @@ export class Kernel {
     if (spawn.durable !== undefined) {
       if (this.#durable === undefined) return noStore();
       const key = spawn.durable;
-      return this.#durable
-        .read(key)
-        .then((stored) => this.#startLogicNow(logic, spawn, parent, key, stored?.value));
+      return this.#durable.read(key).then(
+        (stored) => this.#startLogicNow(logic, spawn, parent, key, stored?.value),
+        (error: unknown): StartOutcome => ({ ok: false, reason: { error } }),
+      );
     }
     return this.#startLogicNow(logic, spawn, parent, undefined, undefined);
   }

@@ -22,6 +22,7 @@ import { Deque } from "./Deque.js";
 import type { Kernel } from "./Kernel.js";
 import { type AnyEvent, Process, type ProcessKind, type StartOutcome } from "./Process.js";
 import { exitMessage } from "./signals.js";
+import { isThenable } from "./thenable.js";
 
 /** Envelope of a call. */
 export interface CallEnvelope extends AnyEvent {
@@ -355,7 +356,7 @@ export class ServerProcess extends Process {
         const handler = def.handleCall;
         if (handler === undefined) {
           this.#track(from);
-          this.#crash(new Error(`${this.src} has no handleCall for ${describe(msg)}`), event);
+          this.#crash(new Error(`${this.src} has no handleCall for ${describe(msg)}`));
           return;
         }
         let result: CallResult<unknown, unknown> | Promise<CallResult<unknown, unknown>>;
@@ -363,7 +364,7 @@ export class ServerProcess extends Process {
           result = handler(msg, from, this.state, ctx);
         } catch (error) {
           this.#track(from);
-          this.#crash(error, event);
+          this.#crash(error);
           return;
         }
         if (isThenable(result)) this.#await(result, event, from);
@@ -374,21 +375,21 @@ export class ServerProcess extends Process {
         const handler = def.handleCast;
         const { msg } = event as CastEnvelope;
         if (handler === undefined) {
-          this.#crash(new Error(`${this.src} has no handleCast for ${describe(msg)}`), event);
+          this.#crash(new Error(`${this.src} has no handleCast for ${describe(msg)}`));
           return;
         }
         let result: StateResult<unknown> | Promise<StateResult<unknown>>;
         try {
           result = handler(msg, this.state, ctx);
         } catch (error) {
-          this.#crash(error, event);
+          this.#crash(error);
           return;
         }
         this.#settleState(result, event);
         return;
       }
       case STOP:
-        this.#terminate((event as StopEnvelope).reason, event);
+        this.#terminate((event as StopEnvelope).reason);
         return;
       default: {
         const handler = def.handleInfo;
@@ -400,7 +401,7 @@ export class ServerProcess extends Process {
         try {
           result = handler(event as never, this.state, ctx);
         } catch (error) {
-          this.#crash(error, event);
+          this.#crash(error);
           return;
         }
         this.#settleState(result, event);
@@ -429,7 +430,7 @@ export class ServerProcess extends Process {
       (error: unknown) => {
         if (this.#phase !== Phase.Busy) return;
         this.#phase = Phase.Ready;
-        this.#crash(error, event);
+        this.#crash(error);
       },
     );
   }
@@ -442,7 +443,7 @@ export class ServerProcess extends Process {
       if (result.hasReply) this.kernel.reply(from, result.reply);
       else this.#track(from);
       this.state = result.state;
-      this.#terminate(result.reason, event);
+      this.#terminate(result.reason);
     } else if (typeof result === "object" && result !== null && "reply" in result && "state" in result) {
       this.#setState(result.state, event);
       this.kernel.reply(from, result.reply);
@@ -452,7 +453,6 @@ export class ServerProcess extends Process {
         new TypeError(
           `${this.src}.handleCall must return reply(), noreply() or stop(); got ${describe(result)}`,
         ),
-        event,
       );
     }
   }
@@ -460,7 +460,7 @@ export class ServerProcess extends Process {
   #applyState(result: StateResult<unknown>, event: AnyEvent): void {
     if (result instanceof Stop) {
       this.state = result.state;
-      this.#terminate(result.reason, event);
+      this.#terminate(result.reason);
     } else this.#setState(result, event);
   }
 
@@ -474,7 +474,18 @@ export class ServerProcess extends Process {
     if (this.kernel.inspecting) this.kernel.inspectSnapshot(this, event);
     if (this.#observers !== undefined) {
       const snap = this.snapshot();
-      for (const observer of this.#observers) observer.next?.(snap);
+      for (const observer of this.#observers) {
+        try {
+          observer.next?.(snap);
+        } catch (error) {
+          this.kernel.telemetry.report(
+            ["normandy", "process", "observer_failed"],
+            { pid: this.pid },
+            error,
+            `an observer of ${this.pid} threw`,
+          );
+        }
+      }
     }
     if (stateChanged && this.durableKey !== undefined) this.kernel.persist(this);
   }
@@ -522,11 +533,11 @@ export class ServerProcess extends Process {
     this.#deliverSystem(event, source);
   }
 
-  #crash(error: unknown, event: AnyEvent): void {
-    this.#terminate({ error }, event);
+  #crash(error: unknown): void {
+    this.#terminate({ error });
   }
 
-  #terminate(reason: ExitReason, _event: AnyEvent): void {
+  #terminate(reason: ExitReason): void {
     this.#phase = Phase.Terminating;
     const terminate = this.def.terminate;
     if (terminate === undefined) {
@@ -575,12 +586,6 @@ function statusOf(reason: ExitReason | undefined): "active" | "done" | "error" {
   if (reason === undefined) return "active";
   if (reason === "killed" || (typeof reason === "object" && "error" in reason)) return "error";
   return "done";
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function"
-  );
 }
 
 function describe(value: unknown): string {

@@ -6,6 +6,7 @@
  */
 import type { ActorSystem } from "../ActorSystem.js";
 import { InvalidArgumentError, NoProcError } from "../errors.js";
+import { isThenable } from "../internal/thenable.js";
 import {
   type CallResult,
   type DownMessage,
@@ -260,21 +261,12 @@ export class Store {
   }
 
   #failed(change: Change, error: unknown): void {
-    const telemetry = this.system.telemetry;
-    if (telemetry.listens(EVENT_SUBSCRIBER_FAILED)) {
-      telemetry.emit(
-        EVENT_SUBSCRIBER_FAILED,
-        {},
-        { table: change.table, key: change.key, kind: change.kind, error },
-      );
-    } else {
-      // nobody listens for it on the telemetry bus: do not let the error vanish
-      const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      process.emitWarning(
-        `a subscriber of shared-context table ${JSON.stringify(change.table)} threw: ${detail}`,
-        "NormandySharedContextWarning",
-      );
-    }
+    this.system.telemetry.report(
+      EVENT_SUBSCRIBER_FAILED,
+      { table: change.table, key: change.key, kind: change.kind },
+      error,
+      `a subscriber of shared-context table ${JSON.stringify(change.table)} threw`,
+    );
   }
 
   /**
@@ -318,12 +310,6 @@ export class Store {
     if (telemetry.active)
       telemetry.emit(EVENT_TABLE_DELETED, {}, { table: table.name, owner: table.owner, reason });
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function"
-  );
 }
 
 const ok = (value: unknown, store: Store): CallResult<Store, Reply> => reply({ ok: true, value }, store);
