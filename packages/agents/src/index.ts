@@ -1,2 +1,39 @@
-/** @normandy/agents — public API (work in progress). */
-export {};
+/** @normandy/agents — the model layer (normalized messages and streams, providers, resilience) and the agent. */
+export {
+  addUsage,
+  type ContentBlock,
+  type ImageBlock,
+  type JsonSchema,
+  type Message,
+  type ModelRequest,
+  type ModelResponse,
+  parseToolArguments,
+  type ResponseFormat,
+  type Role,
+  type StopReason,
+  type TextBlock,
+  type ThinkingBlock,
+  type ToolCallBlock,
+  type ToolChoice,
+  type ToolDefinition,
+  type ToolResultBlock,
+  textOf,
+  toolCallsOf,
+  type Usage,
+  ZERO_USAGE,
+} from "./model/messages.js";
+export {
+  ModelStream,
+  type RawEventSource,
+  type RawStreamEvent,
+  ResponseAssembler,
+  type StreamEvent,
+} from "./model/stream.js";
+export type { CallOptions, Provider } from "./providers/Provider.js";
+export {
+  isRetryableKind,
+  ProviderError,
+  type ProviderErrorInit,
+  type ProviderErrorKind,
+  retryAfterMs,
+} from "./providers/ProviderError.js";
