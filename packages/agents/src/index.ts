@@ -1,5 +1,14 @@
 /** @normandy/agents — the model layer (normalized messages and streams, providers, resilience) and the agent. */
 export {
+  ConversationMemory,
+  type MemoryDump,
+  type MemoryEntry,
+  MemoryFormatError,
+  type MemoryOptions,
+  NonExistentTurnError,
+  safeStart,
+} from "./memory/ConversationMemory.js";
+export {
   addUsage,
   type ContentBlock,
   type ImageBlock,
@@ -29,6 +38,13 @@ export {
   ResponseAssembler,
   type StreamEvent,
 } from "./model/stream.js";
+export {
+  type ContextProvider,
+  DEFAULT_BACKGROUND,
+  FIXED_OUTPUT_INSTRUCTIONS,
+  generateSystemPrompt,
+  type PromptSpecification,
+} from "./prompt/systemPrompt.js";
 export type { CallOptions, Provider } from "./providers/Provider.js";
 export {
   isRetryableKind,
