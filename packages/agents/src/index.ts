@@ -53,3 +53,12 @@ export {
   type ProviderErrorKind,
   retryAfterMs,
 } from "./providers/ProviderError.js";
+export { type AnyTool, defineTool, type Tool, type ToolContext, type ToolSpec } from "./tools/defineTool.js";
+export { calculator, listProcessor, stringManipulator } from "./tools/exampleTools.js";
+export {
+  DEFAULT_TOOL_TIMEOUT_MS,
+  type ExecuteToolsOptions,
+  executeToolCall,
+  executeToolCalls,
+} from "./tools/executeTools.js";
+export { ToolNotFoundError, ToolRegistry } from "./tools/ToolRegistry.js";
