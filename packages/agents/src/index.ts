@@ -39,6 +39,17 @@ export {
   type StreamEvent,
 } from "./model/stream.js";
 export {
+  type ChatMessage,
+  DefaultInputSchema,
+  DefaultOutputSchema,
+  jsonSchemaOf,
+  outputSchemaBlock,
+  type ParseResult,
+  parseStructuredOutput,
+  repairPrompt,
+  StructuredOutputError,
+} from "./output/structuredOutput.js";
+export {
   type ContextProvider,
   DEFAULT_BACKGROUND,
   FIXED_OUTPUT_INSTRUCTIONS,
