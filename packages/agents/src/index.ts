@@ -1,4 +1,25 @@
 /** @normandy/agents — the model layer (normalized messages and streams, providers, resilience) and the agent. */
+
+export {
+  ContextOverflowError,
+  type ContextStrategy,
+  ContextWindowManager,
+  type ContextWindowOptions,
+  type FitResult,
+  type PromptFrame,
+} from "./context/ContextWindowManager.js";
+export {
+  type CompressOptions,
+  compressConversation,
+  DEFAULT_SUMMARY_PROMPT,
+  EmptySummaryError,
+  estimateSavings,
+  formatForSummary,
+  type Savings,
+  SUMMARY_PREFIX,
+  type SummarizeOptions,
+  summarizeMessages,
+} from "./context/summarizer.js";
 export {
   ConversationMemory,
   type MemoryDump,
@@ -64,6 +85,12 @@ export {
   type ProviderErrorKind,
   retryAfterMs,
 } from "./providers/ProviderError.js";
+export {
+  estimateEncoder,
+  TokenCounter,
+  type TokenCounterOptions,
+  type TokenEncoder,
+} from "./tokens/TokenCounter.js";
 export { type AnyTool, defineTool, type Tool, type ToolContext, type ToolSpec } from "./tools/defineTool.js";
 export { calculator, listProcessor, stringManipulator } from "./tools/exampleTools.js";
 export {
