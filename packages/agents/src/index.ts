@@ -1,6 +1,16 @@
 /** @normandy/agents — the model layer (normalized messages and streams, providers, resilience) and the agent. */
 
 export {
+  type BatchItem,
+  BatchItemTimeoutError,
+  type BatchOptions,
+  type BatchResult,
+  type BatchStats,
+  processBatch,
+  processBatchChunked,
+  processBatchWithStats,
+} from "./batch/processBatch.js";
+export {
   ContextOverflowError,
   type ContextStrategy,
   ContextWindowManager,
