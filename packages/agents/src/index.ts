@@ -87,6 +87,42 @@ export {
   generateSystemPrompt,
   type PromptSpecification,
 } from "./prompt/systemPrompt.js";
+export { AnthropicProvider, type AnthropicProviderOptions } from "./providers/anthropic/AnthropicProvider.js";
+export { classifyAnthropicError } from "./providers/anthropic/anthropicErrors.js";
+export { fromAnthropicStream } from "./providers/anthropic/anthropicStream.js";
+export {
+  ANTHROPIC_DEFAULT_MAX_TOKENS,
+  type AnthropicCountTokensBody,
+  type AnthropicRequestBody,
+  type AnthropicRequestOptions,
+  type AnthropicUsageLike,
+  type AnthropicWireMessages,
+  fromAnthropicMessage,
+  fromAnthropicMessages,
+  fromAnthropicStopReason,
+  fromAnthropicToolInput,
+  fromAnthropicUsage,
+  toAnthropicCountTokensRequest,
+  toAnthropicMessages,
+  toAnthropicRequest,
+  toAnthropicToolChoice,
+} from "./providers/anthropic/anthropicWire.js";
+export { OpenAIProvider, type OpenAIProviderOptions } from "./providers/openai/OpenAIProvider.js";
+export { classifyOpenAIError, type OpenAIErrorContext } from "./providers/openai/openaiErrors.js";
+export { openaiRawEvents } from "./providers/openai/openaiStream.js";
+export {
+  fromOpenAICompletion,
+  fromOpenAIFinishReason,
+  fromOpenAIMessages,
+  fromOpenAIUsage,
+  fromToolCall,
+  type MaxTokensField,
+  type OpenAIMessageOptions,
+  type OpenAIRequestOptions,
+  toOpenAIMessages,
+  toOpenAIRequest,
+  toOpenAIToolChoice,
+} from "./providers/openai/openaiWire.js";
 export type { CallOptions, Provider } from "./providers/Provider.js";
 export {
   isRetryableKind,

@@ -77,7 +77,7 @@ export async function generateSystemPrompt(
   if (providers.length > 0) {
     const infos = await Promise.all(providers.map((p) => p.getInfo()));
     lines.push("# EXTRA INFORMATION AND CONTEXT");
-    providers.forEach((p, i) => lines.push(`## ${p.title}`, infos[i] as string));
+    for (const [i, p] of providers.entries()) lines.push(`## ${p.title}`, infos[i] as string);
   }
   if (tools.length > 0) {
     lines.push("# AVAILABLE TOOLS", "You have access to the following tools:");
