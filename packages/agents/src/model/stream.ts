@@ -223,43 +223,70 @@ export class ModelStream implements AsyncIterable<StreamEvent> {
     }
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<StreamEvent> {
-    if (this.#iterating) throw new Error("a ModelStream can be iterated only once");
+  // A hand-written iterator rather than an async generator: one promise per event instead of the
+  // generator's queue and extra hops, which measured as ~15% of a loopback stream's time.
+  [Symbol.asyncIterator](): AsyncIterator<StreamEvent> {
+    if (this.#iterating) {
+      const refusal = new Error("a ModelStream can be iterated only once");
+      return { next: () => Promise.reject(refusal) };
+    }
     this.#iterating = true;
+    let source: AsyncIterator<RawStreamEvent> | undefined;
     let ended = false;
-    try {
-      for await (const raw of this.#source(this.#controller.signal)) {
-        const event = this.#assembler.push(raw);
+    let closed = false;
+    const fail = (error: unknown): never => {
+      closed = true;
+      const failure = this.#classify(error).withPartial(this.#assembler.build());
+      this.#settle({ error: failure });
+      throw failure;
+    };
+    return {
+      next: async (): Promise<IteratorResult<StreamEvent>> => {
+        if (closed) return { done: true, value: undefined };
+        let step: IteratorResult<RawStreamEvent>;
+        try {
+          source ??= this.#source(this.#controller.signal)[Symbol.asyncIterator]();
+          step = await source.next();
+        } catch (error) {
+          return fail(error);
+        }
+        if (step.done) {
+          if (!ended)
+            fail(
+              new ProviderError({
+                kind: "network",
+                provider: this.#provider,
+                message: "the stream ended without a message end",
+              }),
+            );
+          closed = true;
+          return { done: true, value: undefined };
+        }
+        const event = this.#assembler.push(step.value);
         if (event.type === "message_end") {
           ended = true;
           this.#settle({ response: event.response });
         }
-        yield event;
-      }
-      if (!ended)
-        throw new ProviderError({
-          kind: "network",
-          provider: this.#provider,
-          message: "the stream ended without a message end",
-        });
-    } catch (error) {
-      const failure = this.#classify(error).withPartial(this.#assembler.build());
-      this.#settle({ error: failure });
-      throw failure;
-    } finally {
-      // an early break by the consumer aborts the request
-      if (this.#outcome === undefined) {
-        this.#controller.abort(new Error("stream consumer stopped early"));
-        this.#settle({
-          error: new ProviderError({
-            kind: "aborted",
-            provider: this.#provider,
-            message: "the stream was not consumed to its end",
-            partial: this.#assembler.build(),
-          }),
-        });
-      }
-    }
+        return { done: false, value: event };
+      },
+      return: async (): Promise<IteratorResult<StreamEvent>> => {
+        // the consumer stopped early: abort the request
+        if (!closed && this.#outcome === undefined) {
+          this.#controller.abort(new Error("stream consumer stopped early"));
+          this.#settle({
+            error: new ProviderError({
+              kind: "aborted",
+              provider: this.#provider,
+              message: "the stream was not consumed to its end",
+              partial: this.#assembler.build(),
+            }),
+          });
+        }
+        closed = true;
+        await source?.return?.();
+        return { done: true, value: undefined };
+      },
+    };
   }
 
   #classify(error: unknown): ProviderError {

@@ -130,7 +130,12 @@ export class AnthropicProvider implements Provider {
    * @returns the normalized stream (iterate it, or await `final()`).
    */
   stream(request: ModelRequest, options: CallOptions = {}): ModelStream {
-    return new ModelStream(this.name, (signal) => this.#events(request, signal), options.signal);
+    // one generator between the SDK and ModelStream: each extra async layer costs per event
+    return new ModelStream(
+      this.name,
+      (signal) => fromAnthropicStream(this.#open(request, signal), this.name, signal),
+      options.signal,
+    );
   }
 
   /**
@@ -156,21 +161,13 @@ export class AnthropicProvider implements Provider {
     return tokens;
   }
 
-  async *#events(
-    request: ModelRequest,
-    signal: AbortSignal,
-  ): AsyncGenerator<RawStreamEvent, void, undefined> {
+  /** Sends the streaming request; `fromAnthropicStream` translates and classifies what comes back. */
+  async #open(request: ModelRequest, signal: AbortSignal): Promise<AsyncIterable<RawMessageStreamEvent>> {
     const body = this.#translate(() =>
       toAnthropicRequest(request, { stream: true, defaultMaxTokens: this.#defaultMaxTokens }),
     );
-    let events: AsyncIterable<RawMessageStreamEvent>;
     try {
-      events = await this.#client.messages.create({ ...body, stream: true }, this.#requestOptions(signal));
-    } catch (error) {
-      throw classifyAnthropicError(error, this.name, signal);
-    }
-    try {
-      yield* fromAnthropicStream(events, this.name, signal);
+      return await this.#client.messages.create({ ...body, stream: true }, this.#requestOptions(signal));
     } catch (error) {
       throw classifyAnthropicError(error, this.name, signal);
     }

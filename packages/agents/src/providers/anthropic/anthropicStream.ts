@@ -7,6 +7,7 @@ import type { RawMessageStreamEvent } from "@anthropic-ai/sdk/resources/messages
 import type { Usage } from "../../model/messages.js";
 import type { RawStreamEvent } from "../../model/stream.js";
 import { ProviderError } from "../ProviderError.js";
+import { classifyAnthropicError } from "./anthropicErrors.js";
 import { type AnthropicUsageLike, fromAnthropicStopReason, fromAnthropicUsage } from "./anthropicWire.js";
 
 /**
@@ -33,7 +34,7 @@ import { type AnthropicUsageLike, fromAnthropicStopReason, fromAnthropicUsage } 
  *   before `message_stop` (an empty stream included).
  */
 export async function* fromAnthropicStream(
-  events: AsyncIterable<RawMessageStreamEvent>,
+  events: AsyncIterable<RawMessageStreamEvent> | Promise<AsyncIterable<RawMessageStreamEvent>>,
   provider: string,
   signal?: AbortSignal,
 ): AsyncGenerator<RawStreamEvent, void, undefined> {
@@ -43,75 +44,79 @@ export async function* fromAnthropicStream(
   let stopReason: string | undefined;
   let count = 0;
   let ended = false;
-  for await (const event of events) {
-    count += 1;
-    // after message_stop the body is read to its end (so the connection ends cleanly), ignoring the rest
-    if (ended) continue;
-    switch (event.type) {
-      case "message_start":
-        startUsage = event.message.usage;
-        usage = fromAnthropicUsage(startUsage);
-        yield { type: "message_start", id: event.message.id, model: event.message.model };
-        yield { type: "usage", usage };
-        break;
-      case "content_block_start": {
-        const block = event.content_block;
-        if (block.type === "tool_use") {
-          toolIds.set(event.index, block.id);
-          yield { type: "tool_call_start", index: event.index, id: block.id, name: block.name };
-        } else if (block.type === "text") {
-          if (block.text !== "") yield { type: "text_delta", index: event.index, text: block.text };
-        } else if (block.type === "thinking") {
-          if (block.thinking !== "")
-            yield { type: "thinking_delta", index: event.index, thinking: block.thinking };
-        } else if (block.type === "redacted_thinking") {
-          // keeps the block's position; its opaque data has no place in the normalized stream
-          yield { type: "thinking_delta", index: event.index, thinking: "" };
+  try {
+    for await (const event of await events) {
+      count += 1;
+      // after message_stop the body is read to its end (so the connection ends cleanly), ignoring the rest
+      if (ended) continue;
+      switch (event.type) {
+        case "message_start":
+          startUsage = event.message.usage;
+          usage = fromAnthropicUsage(startUsage);
+          yield { type: "message_start", id: event.message.id, model: event.message.model };
+          yield { type: "usage", usage };
+          break;
+        case "content_block_start": {
+          const block = event.content_block;
+          if (block.type === "tool_use") {
+            toolIds.set(event.index, block.id);
+            yield { type: "tool_call_start", index: event.index, id: block.id, name: block.name };
+          } else if (block.type === "text") {
+            if (block.text !== "") yield { type: "text_delta", index: event.index, text: block.text };
+          } else if (block.type === "thinking") {
+            if (block.thinking !== "")
+              yield { type: "thinking_delta", index: event.index, thinking: block.thinking };
+          } else if (block.type === "redacted_thinking") {
+            // keeps the block's position; its opaque data has no place in the normalized stream
+            yield { type: "thinking_delta", index: event.index, thinking: "" };
+          }
+          break;
         }
-        break;
-      }
-      case "content_block_delta": {
-        const delta = event.delta;
-        if (delta.type === "text_delta") yield { type: "text_delta", index: event.index, text: delta.text };
-        else if (delta.type === "thinking_delta") {
-          yield { type: "thinking_delta", index: event.index, thinking: delta.thinking };
-        } else if (delta.type === "signature_delta") {
-          yield { type: "thinking_delta", index: event.index, thinking: "", signature: delta.signature };
-        } else if (delta.type === "input_json_delta" && delta.partial_json !== "") {
-          const id = toolIds.get(event.index) ?? "";
-          yield { type: "tool_call_delta", index: event.index, id, delta: delta.partial_json };
+        case "content_block_delta": {
+          const delta = event.delta;
+          if (delta.type === "text_delta") yield { type: "text_delta", index: event.index, text: delta.text };
+          else if (delta.type === "thinking_delta") {
+            yield { type: "thinking_delta", index: event.index, thinking: delta.thinking };
+          } else if (delta.type === "signature_delta") {
+            yield { type: "thinking_delta", index: event.index, thinking: "", signature: delta.signature };
+          } else if (delta.type === "input_json_delta" && delta.partial_json !== "") {
+            const id = toolIds.get(event.index) ?? "";
+            yield { type: "tool_call_delta", index: event.index, id, delta: delta.partial_json };
+          }
+          break;
         }
-        break;
+        case "content_block_stop":
+          if (toolIds.has(event.index)) yield { type: "tool_call_end", index: event.index };
+          break;
+        case "message_delta": {
+          stopReason = event.delta.stop_reason ?? stopReason;
+          const d = event.usage;
+          usage = fromAnthropicUsage({
+            input_tokens: d.input_tokens ?? startUsage?.input_tokens,
+            cache_read_input_tokens: d.cache_read_input_tokens ?? startUsage?.cache_read_input_tokens,
+            cache_creation_input_tokens:
+              d.cache_creation_input_tokens ?? startUsage?.cache_creation_input_tokens,
+            output_tokens: d.output_tokens,
+            output_tokens_details: d.output_tokens_details ?? startUsage?.output_tokens_details,
+          });
+          yield { type: "usage", usage };
+          break;
+        }
+        case "message_stop":
+          ended = true;
+          yield {
+            type: "message_end",
+            stopReason: fromAnthropicStopReason(stopReason),
+            rawStopReason: stopReason,
+          };
+          break;
+        default:
+          // ping and event types this provider does not know carry nothing for the normalized stream
+          break;
       }
-      case "content_block_stop":
-        if (toolIds.has(event.index)) yield { type: "tool_call_end", index: event.index };
-        break;
-      case "message_delta": {
-        stopReason = event.delta.stop_reason ?? stopReason;
-        const d = event.usage;
-        usage = fromAnthropicUsage({
-          input_tokens: d.input_tokens ?? startUsage?.input_tokens,
-          cache_read_input_tokens: d.cache_read_input_tokens ?? startUsage?.cache_read_input_tokens,
-          cache_creation_input_tokens:
-            d.cache_creation_input_tokens ?? startUsage?.cache_creation_input_tokens,
-          output_tokens: d.output_tokens,
-          output_tokens_details: d.output_tokens_details ?? startUsage?.output_tokens_details,
-        });
-        yield { type: "usage", usage };
-        break;
-      }
-      case "message_stop":
-        ended = true;
-        yield {
-          type: "message_end",
-          stopReason: fromAnthropicStopReason(stopReason),
-          rawStopReason: stopReason,
-        };
-        break;
-      default:
-        // ping and event types this provider does not know carry nothing for the normalized stream
-        break;
     }
+  } catch (error) {
+    throw classifyAnthropicError(error, provider, signal);
   }
   if (ended) return;
   if (signal?.aborted === true) {
