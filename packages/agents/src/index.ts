@@ -10,6 +10,8 @@ export {
   processBatchChunked,
   processBatchWithStats,
 } from "./batch/processBatch.js";
+export { ModelCatalog, type ModelEntry, type ModelPricing, usageCost } from "./catalog/ModelCatalog.js";
+export { ANTHROPIC_MODELS, BUILTIN_MODELS, OPENAI_MODELS } from "./catalog/models.js";
 export {
   ContextOverflowError,
   type ContextStrategy,
@@ -131,6 +133,30 @@ export {
   type ProviderErrorKind,
   retryAfterMs,
 } from "./providers/ProviderError.js";
+export {
+  CIRCUIT_RELEASE_FAILED,
+  CIRCUIT_STATE_CHANGE,
+  CircuitBreaker,
+  type CircuitBreakerHandle,
+  type CircuitBreakerOptions,
+  type CircuitBreakerStartOptions,
+  type CircuitMetrics,
+  type CircuitOutcome,
+  type CircuitPermit,
+  circuitBreakerServer,
+  defaultIsFailure,
+} from "./resilience/CircuitBreaker.js";
+export { CircuitOpenError, type CircuitState, RetryExhaustedError } from "./resilience/errors.js";
+export { type ResilienceOptions, withResilience } from "./resilience/ResilientProvider.js";
+export {
+  RETRY_ATTEMPT_FAILED,
+  type RetryInfo,
+  type RetryOptions,
+  RetryPolicy,
+  type RetryPresetName,
+  retryPresets,
+} from "./resilience/RetryPolicy.js";
+export { type RetryAttempt, withRetry } from "./resilience/retry.js";
 export {
   estimateEncoder,
   TokenCounter,

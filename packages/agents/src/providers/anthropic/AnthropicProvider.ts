@@ -6,7 +6,7 @@
 import Anthropic from "@anthropic-ai/sdk";
 import type { RawMessageStreamEvent } from "@anthropic-ai/sdk/resources/messages";
 import type { ModelRequest, ModelResponse } from "../../model/messages.js";
-import { ModelStream, type RawStreamEvent } from "../../model/stream.js";
+import { ModelStream } from "../../model/stream.js";
 import type { CallOptions, Provider } from "../Provider.js";
 import { ProviderError } from "../ProviderError.js";
 import { classifyAnthropicError } from "./anthropicErrors.js";
