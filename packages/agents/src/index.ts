@@ -70,6 +70,7 @@ export {
   type RawStreamEvent,
   ResponseAssembler,
   type StreamEvent,
+  type StreamTranslator,
 } from "./model/stream.js";
 export {
   type ChatMessage,
@@ -91,7 +92,7 @@ export {
 } from "./prompt/systemPrompt.js";
 export { AnthropicProvider, type AnthropicProviderOptions } from "./providers/anthropic/AnthropicProvider.js";
 export { classifyAnthropicError } from "./providers/anthropic/anthropicErrors.js";
-export { fromAnthropicStream } from "./providers/anthropic/anthropicStream.js";
+export { AnthropicStreamTranslator, fromAnthropicStream } from "./providers/anthropic/anthropicStream.js";
 export {
   ANTHROPIC_DEFAULT_MAX_TOKENS,
   type AnthropicCountTokensBody,
@@ -111,7 +112,7 @@ export {
 } from "./providers/anthropic/anthropicWire.js";
 export { OpenAIProvider, type OpenAIProviderOptions } from "./providers/openai/OpenAIProvider.js";
 export { classifyOpenAIError, type OpenAIErrorContext } from "./providers/openai/openaiErrors.js";
-export { openaiRawEvents } from "./providers/openai/openaiStream.js";
+export { OpenAIStreamTranslator, openaiRawEvents } from "./providers/openai/openaiStream.js";
 export {
   fromOpenAICompletion,
   fromOpenAIFinishReason,

@@ -156,6 +156,73 @@ function toolCall(block: OpenBlock, incomplete?: string): ToolCallBlock {
   };
 }
 
+/**
+ * Translates a provider's SDK stream items into raw events, synchronously. Providers hand one to
+ * {@link ModelStream.fromChunks}, so each SDK item crosses a single async layer on its way to the
+ * consumer (measured: each extra async generator costs ~0.5 µs per event).
+ */
+export interface StreamTranslator<C> {
+  /** Translates one SDK item, appending its raw events to `out` (may throw a ProviderError). */
+  push(item: C, out: RawStreamEvent[]): void;
+  /** The SDK stream ended: append the last events, or throw a ProviderError for a truncated stream. */
+  end(out: RawStreamEvent[]): void;
+  /** Classifies an error thrown while reading the SDK stream (a ProviderError passes through). */
+  fail(error: unknown): ProviderError;
+}
+
+/** Pulls raw events; a step is synchronous when events are already buffered. */
+interface Pull {
+  next(): IteratorResult<RawStreamEvent> | Promise<IteratorResult<RawStreamEvent>>;
+  close(): Promise<void>;
+}
+
+/** A placeholder source, replaced by `fromChunks` before anything pulls. */
+async function* noEvents(): AsyncGenerator<RawStreamEvent> {}
+
+function pullEvents(events: AsyncIterable<RawStreamEvent>): Pull {
+  const iterator = events[Symbol.asyncIterator]();
+  return {
+    next: () => iterator.next(),
+    close: async () => void (await iterator.return?.()),
+  };
+}
+
+function pullChunks<C>(
+  open: Promise<AsyncIterable<C>> | AsyncIterable<C>,
+  translator: StreamTranslator<C>,
+): Pull {
+  const buffer: RawStreamEvent[] = [];
+  let read = 0;
+  let finished = false;
+  let iterator: AsyncIterator<C> | undefined;
+  const refill = async (): Promise<IteratorResult<RawStreamEvent>> => {
+    try {
+      iterator ??= (await open)[Symbol.asyncIterator]();
+      for (;;) {
+        buffer.length = 0;
+        read = 0;
+        const step = await iterator.next();
+        if (step.done) {
+          finished = true;
+          translator.end(buffer);
+        } else translator.push(step.value, buffer);
+        if (buffer.length > 0) return { done: false, value: buffer[read++] as RawStreamEvent };
+        if (finished) return { done: true, value: undefined };
+      }
+    } catch (error) {
+      finished = true;
+      throw translator.fail(error);
+    }
+  };
+  return {
+    next: () => {
+      if (read < buffer.length) return { done: false, value: buffer[read++] as RawStreamEvent };
+      return finished ? { done: true, value: undefined } : refill();
+    },
+    close: async () => void (await iterator?.return?.()),
+  };
+}
+
 /** Produces a provider's raw events; it must stop (and its HTTP request close) when `signal` aborts. */
 export type RawEventSource = (signal: AbortSignal) => AsyncIterable<RawStreamEvent>;
 
@@ -171,7 +238,7 @@ export type RawEventSource = (signal: AbortSignal) => AsyncIterable<RawStreamEve
  * ```
  */
 export class ModelStream implements AsyncIterable<StreamEvent> {
-  readonly #source: RawEventSource;
+  #open: (signal: AbortSignal) => Pull;
   readonly #provider: string;
   readonly #controller = new AbortController();
   readonly #assembler = new ResponseAssembler();
@@ -186,11 +253,31 @@ export class ModelStream implements AsyncIterable<StreamEvent> {
    */
   constructor(provider: string, source: RawEventSource, signal?: AbortSignal) {
     this.#provider = provider;
-    this.#source = source;
+    this.#open = (s) => pullEvents(source(s));
     if (signal !== undefined) {
       if (signal.aborted) this.#controller.abort(signal.reason);
       else signal.addEventListener("abort", () => this.#controller.abort(signal.reason), { once: true });
     }
+  }
+
+  /**
+   * A stream over a provider's SDK stream, translated item by item.
+   *
+   * @param provider - the provider's name (for errors).
+   * @param open - sends the request; resolves with the SDK's stream (it must close when `signal` aborts).
+   * @param translator - makes the translator for one stream (it gets the stream's signal).
+   * @param signal - aborts the stream (and its HTTP request).
+   * @returns the stream (nothing is sent until it is consumed).
+   */
+  static fromChunks<C>(
+    provider: string,
+    open: (signal: AbortSignal) => Promise<AsyncIterable<C>> | AsyncIterable<C>,
+    translator: (signal: AbortSignal) => StreamTranslator<C>,
+    signal?: AbortSignal,
+  ): ModelStream {
+    const stream = new ModelStream(provider, noEvents, signal);
+    stream.#open = (s) => pullChunks(open(s), translator(s));
+    return stream;
   }
 
   /** Aborts the stream and its HTTP request. */
@@ -231,7 +318,7 @@ export class ModelStream implements AsyncIterable<StreamEvent> {
       return { next: () => Promise.reject(refusal) };
     }
     this.#iterating = true;
-    let source: AsyncIterator<RawStreamEvent> | undefined;
+    let source: Pull | undefined;
     let ended = false;
     let closed = false;
     const fail = (error: unknown): never => {
@@ -245,8 +332,9 @@ export class ModelStream implements AsyncIterable<StreamEvent> {
         if (closed) return { done: true, value: undefined };
         let step: IteratorResult<RawStreamEvent>;
         try {
-          source ??= this.#source(this.#controller.signal)[Symbol.asyncIterator]();
-          step = await source.next();
+          source ??= this.#open(this.#controller.signal);
+          const pulled = source.next();
+          step = pulled instanceof Promise ? await pulled : pulled;
         } catch (error) {
           return fail(error);
         }
@@ -283,7 +371,7 @@ export class ModelStream implements AsyncIterable<StreamEvent> {
           });
         }
         closed = true;
-        await source?.return?.();
+        await source?.close();
         return { done: true, value: undefined };
       },
     };

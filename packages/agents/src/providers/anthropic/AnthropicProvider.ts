@@ -10,7 +10,7 @@ import { ModelStream } from "../../model/stream.js";
 import type { CallOptions, Provider } from "../Provider.js";
 import { ProviderError } from "../ProviderError.js";
 import { classifyAnthropicError } from "./anthropicErrors.js";
-import { fromAnthropicStream } from "./anthropicStream.js";
+import { AnthropicStreamTranslator } from "./anthropicStream.js";
 import {
   ANTHROPIC_DEFAULT_MAX_TOKENS,
   fromAnthropicMessage,
@@ -131,9 +131,10 @@ export class AnthropicProvider implements Provider {
    */
   stream(request: ModelRequest, options: CallOptions = {}): ModelStream {
     // one generator between the SDK and ModelStream: each extra async layer costs per event
-    return new ModelStream(
+    return ModelStream.fromChunks(
       this.name,
-      (signal) => fromAnthropicStream(this.#open(request, signal), this.name, signal),
+      (signal) => this.#open(request, signal),
+      (signal) => new AnthropicStreamTranslator(this.name, signal),
       options.signal,
     );
   }

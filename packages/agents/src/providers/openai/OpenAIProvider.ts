@@ -8,11 +8,11 @@
 import OpenAI from "openai";
 import type { ChatCompletion } from "openai/resources";
 import type { ModelRequest, ModelResponse } from "../../model/messages.js";
-import { ModelStream, type RawStreamEvent } from "../../model/stream.js";
+import { ModelStream } from "../../model/stream.js";
 import type { CallOptions, Provider } from "../Provider.js";
 import { ProviderError } from "../ProviderError.js";
 import { classifyOpenAIError } from "./openaiErrors.js";
-import { openaiRawEvents } from "./openaiStream.js";
+import { OpenAIStreamTranslator } from "./openaiStream.js";
 import { fromOpenAICompletion, type MaxTokensField, toOpenAIRequest } from "./openaiWire.js";
 
 /** The key sent to a server given by `baseURL` when no key is configured (local servers often need none). */
@@ -155,20 +155,18 @@ export class OpenAIProvider implements Provider {
    * @returns the stream; its failures are ProviderErrors with the partial response.
    */
   stream(request: ModelRequest, options: CallOptions = {}): ModelStream {
-    return new ModelStream(this.name, (signal) => this.#events(request, signal), options.signal);
-  }
-
-  /** The raw events of one streamed request; the request is sent when the source is first pulled. */
-  #events(request: ModelRequest, signal: AbortSignal): AsyncIterable<RawStreamEvent> {
-    const body = toOpenAIRequest(request, {
-      stream: true,
-      maxTokensField: this.#maxTokensField,
-      provider: this.name,
-    });
-    return openaiRawEvents(
-      this.#client.chat.completions.create(body, this.#requestOptions(signal)),
-      signal,
+    return ModelStream.fromChunks(
       this.name,
+      (signal) => {
+        const body = toOpenAIRequest(request, {
+          stream: true,
+          maxTokensField: this.#maxTokensField,
+          provider: this.name,
+        });
+        return this.#client.chat.completions.create(body, this.#requestOptions(signal));
+      },
+      (signal) => new OpenAIStreamTranslator(signal, this.name),
+      options.signal,
     );
   }
 

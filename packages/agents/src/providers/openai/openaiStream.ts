@@ -5,7 +5,7 @@
  */
 
 import type { ChatCompletionChunk } from "openai/resources";
-import type { RawStreamEvent } from "../../model/stream.js";
+import type { RawStreamEvent, StreamTranslator } from "../../model/stream.js";
 import { ProviderError } from "../ProviderError.js";
 import { classifyOpenAIError } from "./openaiErrors.js";
 import { fromOpenAIFinishReason, fromOpenAIUsage } from "./openaiWire.js";
@@ -17,7 +17,7 @@ interface OpenCall {
 }
 
 /**
- * Translates the SDK's chunk iterator into raw stream events, in O(1) work per delta:
+ * Translates `chat.completion.chunk`s into raw stream events, in O(1) work per delta:
  * - `message_start` (id and model) at the first chunk with a choice or usage (Azure's leading
  *   prompt-filter chunk, with neither, is skipped);
  * - `text_delta` for content and refusal deltas (one text block; a refusal makes the stop reason
@@ -28,13 +28,116 @@ interface OpenCall {
  * - `message_end` with the mapped finish reason once the stream has ended.
  *
  * Only choice 0 is read. The SDK ends its iterator quietly when the request is aborted; that, an empty
- * stream, and a stream that ends before its finish reason all become {@link ProviderError}s (`aborted`,
- * `server`, `network`), as does anything the iterator throws (via {@link classifyOpenAIError}).
+ * stream, and a stream without a finish reason are typed failures.
+ */
+export class OpenAIStreamTranslator implements StreamTranslator<ChatCompletionChunk> {
+  readonly #provider: string;
+  readonly #signal: AbortSignal;
+  readonly #calls = new Map<number, OpenCall>();
+  #started = false;
+  #nextBlock = 0;
+  #textBlock = -1;
+  #refusal = false;
+  #finish: string | undefined;
+
+  /**
+   * @param signal - the request's signal (an abort ends the stream as `aborted`).
+   * @param provider - the provider's name, for errors.
+   */
+  constructor(signal: AbortSignal, provider = "openai") {
+    this.#signal = signal;
+    this.#provider = provider;
+  }
+
+  push(chunk: ChatCompletionChunk, out: RawStreamEvent[]): void {
+    if (this.#signal.aborted) throw this.#aborted();
+    const choice = chunk.choices[0];
+    if (!this.#started) {
+      if (choice === undefined && !chunk.usage) return;
+      this.#started = true;
+      out.push({ type: "message_start", id: chunk.id, model: chunk.model });
+    }
+    if (chunk.usage) out.push({ type: "usage", usage: fromOpenAIUsage(chunk.usage) });
+    if (choice === undefined || choice.index !== 0) return;
+    const { delta } = choice;
+    if (delta.content) {
+      if (this.#textBlock < 0) this.#textBlock = this.#nextBlock++;
+      out.push({ type: "text_delta", index: this.#textBlock, text: delta.content });
+    }
+    if (delta.refusal) {
+      this.#refusal = true;
+      if (this.#textBlock < 0) this.#textBlock = this.#nextBlock++;
+      out.push({ type: "text_delta", index: this.#textBlock, text: delta.refusal });
+    }
+    const pieces = delta.tool_calls;
+    if (pieces) {
+      for (const piece of pieces) {
+        let call = this.#calls.get(piece.index);
+        if (call === undefined) {
+          call = { block: this.#nextBlock++, id: piece.id ?? "" };
+          this.#calls.set(piece.index, call);
+          out.push({
+            type: "tool_call_start",
+            index: call.block,
+            id: call.id,
+            name: piece.function?.name ?? "",
+          });
+        }
+        const args = piece.function?.arguments;
+        if (args) out.push({ type: "tool_call_delta", index: call.block, id: call.id, delta: args });
+      }
+    }
+    if (choice.finish_reason) {
+      this.#finish = choice.finish_reason;
+      for (const call of this.#calls.values()) out.push({ type: "tool_call_end", index: call.block });
+      this.#calls.clear();
+    }
+  }
+
+  end(out: RawStreamEvent[]): void {
+    if (this.#signal.aborted) throw this.#aborted();
+    if (!this.#started) {
+      throw new ProviderError({
+        kind: "server",
+        provider: this.#provider,
+        message: "the stream ended before any chunk (empty)",
+      });
+    }
+    if (this.#finish === undefined) {
+      throw new ProviderError({
+        kind: "network",
+        provider: this.#provider,
+        message: "the stream ended before its finish reason",
+      });
+    }
+    out.push({
+      type: "message_end",
+      stopReason: this.#refusal ? "refusal" : fromOpenAIFinishReason(this.#finish),
+      rawStopReason: this.#finish,
+    });
+  }
+
+  fail(error: unknown): ProviderError {
+    return classifyOpenAIError(error, { provider: this.#provider, signal: this.#signal });
+  }
+
+  #aborted(): ProviderError {
+    return new ProviderError({
+      kind: "aborted",
+      provider: this.#provider,
+      message: "the stream was aborted",
+      cause: this.#signal.reason,
+    });
+  }
+}
+
+/**
+ * The translator as an async generator over the SDK's chunk iterator (for callers that want plain raw
+ * events; providers use `ModelStream.fromChunks` with the translator directly).
  *
- * @param chunks - the SDK's stream (or any iterable of chunks), or the promise of it (the SDK's `create`
- *   call, whose rejection is classified like any other failure).
- * @param signal - the stream's signal.
- * @param provider - the provider's name, for errors; default `openai`.
+ * @param chunks - the SDK stream (or the promise of it).
+ * @param signal - the request's signal.
+ * @param provider - the provider's name, for errors.
  * @returns the raw events.
  */
 export async function* openaiRawEvents(
@@ -42,85 +145,17 @@ export async function* openaiRawEvents(
   signal: AbortSignal,
   provider = "openai",
 ): AsyncGenerator<RawStreamEvent, void, undefined> {
-  let started = false;
-  let nextBlock = 0;
-  let textBlock = -1;
-  let refusal = false;
-  let finish: string | undefined;
-  const calls = new Map<number, OpenCall>();
+  const translator = new OpenAIStreamTranslator(signal, provider);
+  const out: RawStreamEvent[] = [];
   try {
     for await (const chunk of await chunks) {
-      if (signal.aborted) break;
-      const choice = chunk.choices[0];
-      if (!started) {
-        if (choice === undefined && !chunk.usage) continue;
-        started = true;
-        yield { type: "message_start", id: chunk.id, model: chunk.model };
-      }
-      if (chunk.usage) yield { type: "usage", usage: fromOpenAIUsage(chunk.usage) };
-      if (choice === undefined || choice.index !== 0) continue;
-      const { delta } = choice;
-      if (delta.content) {
-        if (textBlock < 0) textBlock = nextBlock++;
-        yield { type: "text_delta", index: textBlock, text: delta.content };
-      }
-      if (delta.refusal) {
-        refusal = true;
-        if (textBlock < 0) textBlock = nextBlock++;
-        yield { type: "text_delta", index: textBlock, text: delta.refusal };
-      }
-      const pieces = delta.tool_calls;
-      if (pieces) {
-        for (const piece of pieces) {
-          let call = calls.get(piece.index);
-          if (call === undefined) {
-            call = { block: nextBlock++, id: piece.id ?? "" };
-            calls.set(piece.index, call);
-            yield {
-              type: "tool_call_start",
-              index: call.block,
-              id: call.id,
-              name: piece.function?.name ?? "",
-            };
-          }
-          const args = piece.function?.arguments;
-          if (args) yield { type: "tool_call_delta", index: call.block, id: call.id, delta: args };
-        }
-      }
-      if (choice.finish_reason) {
-        finish = choice.finish_reason;
-        for (const call of calls.values()) yield { type: "tool_call_end", index: call.block };
-        calls.clear();
-      }
+      translator.push(chunk, out);
+      yield* out;
+      out.length = 0;
     }
+    translator.end(out);
   } catch (error) {
-    throw classifyOpenAIError(error, { provider, signal });
+    throw translator.fail(error);
   }
-  if (signal.aborted) {
-    throw new ProviderError({
-      kind: "aborted",
-      provider,
-      message: "the stream was aborted",
-      cause: signal.reason,
-    });
-  }
-  if (!started) {
-    throw new ProviderError({
-      kind: "server",
-      provider,
-      message: "the stream ended before any chunk (empty)",
-    });
-  }
-  if (finish === undefined) {
-    throw new ProviderError({
-      kind: "network",
-      provider,
-      message: "the stream ended before its finish reason",
-    });
-  }
-  yield {
-    type: "message_end",
-    stopReason: refusal ? "refusal" : fromOpenAIFinishReason(finish),
-    rawStopReason: finish,
-  };
+  yield* out;
 }
