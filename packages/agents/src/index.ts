@@ -1,6 +1,24 @@
 /** @normandy/agents — the model layer (normalized messages and streams, providers, resilience) and the agent. */
 
 export {
+  Agent,
+  AgentAbortedError,
+  type AgentDefinition,
+  type AgentSnapshot,
+  AgentStream,
+  defineAgent,
+  type PausedRun,
+  type RunOptions,
+  type RunResult,
+} from "./agent/Agent.js";
+export {
+  type AgentEvent,
+  type AgentResult,
+  AgentStateError,
+  MaxIterationsError,
+  type StepInfo,
+} from "./agent/events.js";
+export {
   type BatchItem,
   BatchItemTimeoutError,
   type BatchOptions,

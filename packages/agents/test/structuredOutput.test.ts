@@ -70,7 +70,18 @@ describe("structured output", () => {
       value: { chat_message: "direct" },
     });
     expect(parseStructuredOutput('{"other":1}', DefaultOutputSchema)).toMatchObject({ ok: false });
-    expect(parseStructuredOutput("[1,2]", DefaultOutputSchema)).toMatchObject({ ok: false });
+    expect(parseStructuredOutput("[1,2]", DefaultOutputSchema)).toEqual({
+      ok: true,
+      value: { chat_message: "[1,2]" },
+    });
+    expect(parseStructuredOutput("42", DefaultOutputSchema)).toEqual({
+      ok: true,
+      value: { chat_message: "42" },
+    });
+    expect(parseStructuredOutput("null", DefaultOutputSchema)).toEqual({
+      ok: true,
+      value: { chat_message: "null" },
+    });
   });
 
   it("carries the raw text in its typed error", () => {

@@ -76,7 +76,7 @@ const ALIASES = ["response", "message", "text"] as const;
  * Parses a model's reply into the output schema.
  *
  * - A reply in a Markdown code fence is unwrapped.
- * - For a schema with a `chat_message` field, a reply that is not JSON becomes `{ chat_message: text }`,
+ * - For a schema with a `chat_message` field, a reply that is not a JSON object becomes `{ chat_message: text }`,
  *   and a JSON object with `response`, `message` or `text` instead has it renamed (Normandy's rule).
  *
  * @param text - the model's text.
@@ -92,6 +92,10 @@ export function parseStructuredOutput<T>(text: string, schema: ZodType<T>): Pars
   } catch (error) {
     if (!wantsChatMessage)
       return { ok: false, issues: `the reply is not valid JSON (${(error as Error).message})` };
+    value = { chat_message: text };
+  }
+  // for a chat schema, a reply that is not a JSON object ("2", "true", "[1]") is just text
+  if (wantsChatMessage && (typeof value !== "object" || value === null || Array.isArray(value))) {
     value = { chat_message: text };
   }
   if (

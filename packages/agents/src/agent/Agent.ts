@@ -1,0 +1,556 @@
+/**
+ * The agent: a definition (model, instructions, tools, schemas, limits) plus a conversation, whose
+ * runs are executions of the turn machine. Runs standalone (`run`, `stream`) or inside a supervised
+ * process; a run paused for approval can be persisted (`snapshot`) and resumed in another process.
+ */
+import { type Clock, systemClock, type Telemetry } from "@normandy/runtime";
+import { type AnyActor, createActor } from "xstate";
+import type { ZodType } from "zod";
+import { type ContextStrategy, ContextWindowManager } from "../context/ContextWindowManager.js";
+import { ConversationMemory } from "../memory/ConversationMemory.js";
+import type {
+  ModelRequest,
+  ModelResponse,
+  ToolCallBlock,
+  ToolResultBlock,
+  Usage,
+} from "../model/messages.js";
+import {
+  DefaultInputSchema,
+  DefaultOutputSchema,
+  jsonSchemaOf,
+  outputSchemaBlock,
+} from "../output/structuredOutput.js";
+import { generateSystemPrompt, type PromptSpecification } from "../prompt/systemPrompt.js";
+import type { Provider } from "../providers/Provider.js";
+import { estimateEncoder, TokenCounter, type TokenEncoder } from "../tokens/TokenCounter.js";
+import type { AnyTool } from "../tools/defineTool.js";
+import { executeToolCall } from "../tools/executeTools.js";
+import { ToolRegistry } from "../tools/ToolRegistry.js";
+import { type AgentEvent, type AgentResult, AgentStateError } from "./events.js";
+import { createTurnMachine, type TurnContext, type TurnMachine } from "./turnMachine.js";
+
+/** How to define an agent. Defaults follow Normandy (temperature 0.9, 5 tool iterations). */
+export interface AgentDefinition<I, O> {
+  readonly name: string;
+  readonly provider: Provider;
+  readonly model: string;
+  /** Identity lines, or a full prompt specification (steps, output instructions, context providers). */
+  readonly instructions?: string | PromptSpecification;
+  readonly tools?: readonly AnyTool[];
+  /** Default `{ chat_message: string }`; a string input is taken as `chat_message`. */
+  readonly inputSchema?: ZodType<I>;
+  /** Default `{ chat_message: string }`. */
+  readonly outputSchema?: ZodType<O>;
+  /** Default 5. */
+  readonly maxToolIterations?: number;
+  /** Default 0.9. */
+  readonly temperature?: number;
+  readonly maxTokens?: number;
+  /** Extra request fields (thinking, cache, topP, stop, extras, ...). */
+  readonly request?: Partial<
+    Omit<ModelRequest, "model" | "messages" | "tools" | "temperature" | "maxTokens">
+  >;
+  /** Memory bound (messages). */
+  readonly maxMessages?: number;
+  /** Context management, applied before every model call. */
+  readonly context?: {
+    readonly strategy?: ContextStrategy;
+    readonly reservedTokens?: number;
+    readonly maxTokens?: number;
+  };
+  /** The model's context window (e.g. from the model catalog). */
+  readonly contextWindowOf?: (model: string) => number | undefined;
+  /** Dollars for a usage record (e.g. the model catalog's costOf). */
+  readonly costOf?: (usage: Usage, model: string) => number | undefined;
+  /** Tokenizer for context management (default: Normandy's estimate). */
+  readonly tokenEncoder?: TokenEncoder;
+  /** Tool calls running at once (default 8). */
+  readonly toolConcurrency?: number;
+  /** Per tool call (default 30 s). */
+  readonly toolTimeoutMs?: number;
+  /** `native` sends the output schema as the provider's structured-output format; `prompt` (default) adds the OUTPUT SCHEMA block. */
+  readonly structuredOutput?: "native" | "prompt";
+  /** Repair attempts after a reply that does not fit the output schema (default 2). */
+  readonly repairAttempts?: number;
+  readonly clock?: Clock;
+  readonly telemetry?: Telemetry;
+}
+
+/** Options of a run. */
+export interface RunOptions {
+  readonly signal?: AbortSignal;
+  /** Receives the run's events as they happen (the model call is then streamed). */
+  readonly onEvent?: (event: AgentEvent) => void;
+}
+
+/** A run that waits for approvals of tool calls. */
+export interface PausedRun {
+  readonly status: "awaiting_approval";
+  readonly calls: readonly ToolCallBlock[];
+}
+
+/** What `run`, `approve` and `reject` resolve with. */
+export type RunResult<O> = ({ readonly status: "done" } & AgentResult<O>) | PausedRun;
+
+/** A persisted agent: its conversation and, when paused, its run. */
+export interface AgentSnapshot {
+  readonly version: 1;
+  readonly memory: string;
+  readonly turn: unknown;
+}
+
+/** The run was cancelled. */
+export class AgentAbortedError extends Error {
+  constructor(reason?: unknown) {
+    super(`the agent run was cancelled${reason instanceof Error ? `: ${reason.message}` : ""}`, {
+      cause: reason,
+    });
+    this.name = "AgentAbortedError";
+  }
+}
+
+/** A counting semaphore for tool concurrency. */
+class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+  constructor(n: number) {
+    this.#free = n;
+  }
+  async acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}
+
+/**
+ * An agent.
+ *
+ * @example
+ * ```ts
+ * const agent = defineAgent({ name: "helper", provider, model: "claude-haiku-4-5", tools: [calculator] });
+ * const result = await agent.run("What is 6 × 7?");
+ * if (result.status === "done") console.log(result.output.chat_message, result.usage, result.costUsd);
+ * ```
+ */
+export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
+  readonly name: string;
+  readonly memory: ConversationMemory;
+  readonly tools: ToolRegistry;
+  /** The turn machine (for supervision and inspection). */
+  readonly machine: TurnMachine;
+  readonly #def: AgentDefinition<I, O>;
+  readonly #inputSchema: ZodType<unknown>;
+  readonly #outputSchema: ZodType<unknown>;
+  readonly #windows: ContextWindowManager;
+  readonly #clock: Clock;
+  readonly #spec: PromptSpecification;
+  #actor: AnyActor | undefined;
+  #onEvent: ((event: AgentEvent) => void) | undefined;
+  #startSize = 0;
+  #slots: Slots;
+
+  /** @param definition - the agent's definition. */
+  constructor(definition: AgentDefinition<I, O>) {
+    this.#def = definition;
+    this.name = definition.name;
+    this.memory = new ConversationMemory(
+      definition.maxMessages === undefined ? {} : { maxMessages: definition.maxMessages },
+    );
+    this.tools = new ToolRegistry(definition.tools ?? []);
+    this.#inputSchema = definition.inputSchema ?? DefaultInputSchema;
+    this.#outputSchema = definition.outputSchema ?? DefaultOutputSchema;
+    this.#clock = definition.clock ?? systemClock;
+    this.#slots = new Slots(definition.toolConcurrency ?? 8);
+    const instructions = definition.instructions;
+    this.#spec = typeof instructions === "string" ? { background: [instructions] } : (instructions ?? {});
+    const ctx = definition.context ?? {};
+    this.#windows = new ContextWindowManager({
+      counter: new TokenCounter(definition.tokenEncoder ?? estimateEncoder),
+      ...(ctx.strategy !== undefined && { strategy: ctx.strategy }),
+      ...(ctx.reservedTokens !== undefined && { reservedTokens: ctx.reservedTokens }),
+      ...(ctx.maxTokens !== undefined && { maxTokens: ctx.maxTokens }),
+      ...(definition.contextWindowOf !== undefined && { contextWindowOf: definition.contextWindowOf }),
+      summarizer: { provider: definition.provider, model: definition.model },
+    });
+    this.machine = createTurnMachine({
+      maxToolIterations: definition.maxToolIterations ?? 5,
+      repairAttempts: definition.repairAttempts ?? 2,
+      outputSchema: this.#outputSchema,
+      prepare: (signal) => this.#prepare(signal),
+      callModel: (system, step, final, signal) => this.#callModel(system, step, final, signal),
+      runTool: (call, step, signal) => this.#runTool(call, step, signal),
+      needsApproval: (call) => this.#needsApproval(call),
+      remember: (message) => this.memory.add(message),
+    });
+  }
+
+  /** Whether a run is paused for approvals. */
+  get awaitingApproval(): boolean {
+    return this.#actor?.getSnapshot().value === "awaiting_approval";
+  }
+
+  /**
+   * Runs the agent: adds the input (if any) to the conversation and runs the turn to its end.
+   * Calling it with no input continues the conversation.
+   *
+   * @param input - a string (for the default schema) or an object of the input schema.
+   * @param options - signal, and an event callback (which makes the model calls stream).
+   * @returns the result, or the paused run when a tool call needs approval.
+   * @throws ZodError for invalid input; ProviderError; StructuredOutputError; MaxIterationsError; AgentAbortedError.
+   */
+  run(input?: I | string, options: RunOptions = {}): Promise<RunResult<O>> {
+    if (this.#actor !== undefined)
+      return Promise.reject(
+        new AgentStateError(
+          this.awaitingApproval
+            ? "a run awaits approval: approve or reject its calls first"
+            : "a run is already in progress",
+        ),
+      );
+    if (input !== undefined) {
+      const parsed = this.#inputSchema.safeParse(typeof input === "string" ? { chat_message: input } : input);
+      if (!parsed.success) return Promise.reject(parsed.error); // before any call, and never a sync throw
+      this.memory.initializeTurn();
+      this.memory.add({ role: "user", content: userText(parsed.data) });
+    }
+    this.#startSize = this.memory.size;
+    const actor = createActor(this.machine);
+    this.#actor = actor;
+    actor.start();
+    const result = this.#settle(actor, options);
+    actor.send({ type: "RUN" });
+    return result;
+  }
+
+  /**
+   * Streams a run: its events as an async iterable; `result()` gives the outcome.
+   *
+   * @param input - as for `run`.
+   * @param options - the signal.
+   * @returns the stream.
+   */
+  stream(input?: I | string, options: Omit<RunOptions, "onEvent"> = {}): AgentStream<O> {
+    return new AgentStream<O>((onEvent) => this.run(input, { ...options, onEvent }));
+  }
+
+  /**
+   * Approves a call of the paused run and resumes it once every pending call is decided.
+   *
+   * @param callId - the tool call.
+   * @param options - signal and event callback for the rest of the run.
+   * @returns the run's outcome (it may pause again).
+   */
+  approve(callId: string, options: RunOptions = {}): Promise<RunResult<O>> {
+    return this.#decide({ type: "APPROVE", callId }, options);
+  }
+
+  /**
+   * Rejects a call of the paused run: the model gets an error result with the reason.
+   *
+   * @param callId - the tool call.
+   * @param reason - why, for the model.
+   * @param options - signal and event callback for the rest of the run.
+   * @returns the run's outcome.
+   */
+  reject(callId: string, reason?: string, options: RunOptions = {}): Promise<RunResult<O>> {
+    return this.#decide({ type: "REJECT", callId, ...(reason !== undefined && { reason }) }, options);
+  }
+
+  /** The conversation and, when paused, the run — JSON, to resume in another process with `restore`. */
+  snapshot(): AgentSnapshot {
+    if (this.#actor !== undefined && !this.awaitingApproval)
+      throw new AgentStateError("a running agent cannot be snapshotted; wait for it to finish or pause");
+    return { version: 1, memory: this.memory.dump(), turn: this.#actor?.getPersistedSnapshot() };
+  }
+
+  /**
+   * Restores a snapshot into this (fresh) agent.
+   *
+   * @param snapshot - from `snapshot()`.
+   */
+  restore(snapshot: AgentSnapshot): void {
+    if (snapshot.version !== 1)
+      throw new AgentStateError(`unsupported agent snapshot version ${String(snapshot.version)}`);
+    const memory = ConversationMemory.load(snapshot.memory);
+    this.memory.replace(memory.entries());
+    if (memory.currentTurnId !== undefined) this.memory.add();
+    this.#actor =
+      snapshot.turn === undefined
+        ? undefined
+        : createActor(this.machine, { snapshot: snapshot.turn as never }).start();
+  }
+
+  /** Forgets the conversation. */
+  resetMemory(): void {
+    this.memory.clear();
+  }
+
+  #decide(
+    event: { type: "APPROVE"; callId: string } | { type: "REJECT"; callId: string; reason?: string },
+    options: RunOptions,
+  ): Promise<RunResult<O>> {
+    const actor = this.#actor;
+    if (actor === undefined || !this.awaitingApproval)
+      return Promise.reject(new AgentStateError("no run awaits approval"));
+    const pending = (actor.getSnapshot().context as TurnContext).pending;
+    if (!pending.some((c) => c.id === event.callId))
+      return Promise.reject(new AgentStateError(`no call ${event.callId} awaits approval`));
+    const result = this.#settle(actor, options);
+    actor.send(event);
+    return result;
+  }
+
+  #settle(actor: AnyActor, options: RunOptions): Promise<RunResult<O>> {
+    this.#onEvent = options.onEvent;
+    return new Promise<RunResult<O>>((resolve, reject) => {
+      const signal = options.signal;
+      const finish = () => {
+        sub.unsubscribe();
+        signal?.removeEventListener("abort", onAbort);
+        this.#onEvent = undefined;
+      };
+      const onAbort = () => {
+        finish();
+        this.#actor = undefined;
+        actor.stop();
+        reject(new AgentAbortedError(signal?.reason));
+      };
+      const sub = actor.subscribe({
+        next: (snapshot) => {
+          const ctx = snapshot.context as TurnContext;
+          if (snapshot.value === "awaiting_approval") {
+            const calls = ctx.pending.filter(
+              (c) => this.#needsApproval(c) && ctx.decisions[c.id] === undefined,
+            );
+            this.#emit({ type: "awaiting_approval", step: ctx.step, calls }); // before the callback is detached
+            finish();
+            resolve({ status: "awaiting_approval", calls });
+          } else if (snapshot.status === "done") {
+            this.#actor = undefined;
+            if (snapshot.value === "failed") {
+              finish();
+              reject(ctx.error);
+            } else {
+              const result = this.#result(ctx);
+              this.#emit({ type: "done", result }); // before the callback is detached
+              finish();
+              resolve({ status: "done", ...result });
+            }
+          }
+        },
+        error: (error) => {
+          finish();
+          this.#actor = undefined;
+          reject(error);
+        },
+      });
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  #result(ctx: TurnContext): AgentResult<O> {
+    const costUsd = this.#def.costOf?.(ctx.usage, this.#def.model);
+    return {
+      output: ctx.output as O,
+      text: ctx.text,
+      steps: ctx.steps,
+      usage: ctx.usage,
+      costUsd,
+      newMessages: this.memory.size - this.#startSize,
+    };
+  }
+
+  #emit(event: AgentEvent): void {
+    this.#onEvent?.(event);
+  }
+
+  async #prepare(signal: AbortSignal): Promise<string> {
+    const definitions = this.tools.definitions();
+    let system = await generateSystemPrompt(this.#spec, definitions);
+    if (this.#outputSchema !== DefaultOutputSchema && this.#def.structuredOutput !== "native")
+      system += `\n${outputSchemaBlock(this.#outputSchema)}`;
+    await this.#windows.fit(this.memory, {
+      model: this.#def.model,
+      system,
+      tools: definitions,
+      ...(this.#def.maxTokens !== undefined && { maxTokens: this.#def.maxTokens }),
+      signal,
+    });
+    return system;
+  }
+
+  async #callModel(
+    system: string,
+    step: number,
+    final: boolean,
+    signal: AbortSignal,
+  ): Promise<ModelResponse> {
+    const def = this.#def;
+    const definitions = this.tools.definitions();
+    const request: ModelRequest = {
+      ...def.request,
+      model: def.model,
+      messages: [{ role: "system", content: system }, ...this.memory.messages()],
+      temperature: def.temperature ?? 0.9,
+      ...(def.maxTokens !== undefined && { maxTokens: def.maxTokens }),
+      ...(definitions.length > 0 && { tools: definitions, ...(final && { toolChoice: "none" as const }) }),
+      ...(def.structuredOutput === "native" &&
+        this.#outputSchema !== DefaultOutputSchema && {
+          responseFormat: {
+            type: "json_schema" as const,
+            name: "output",
+            schema: jsonSchemaOf(this.#outputSchema),
+            strict: false,
+          },
+        }),
+    };
+    this.#emit({ type: "step_start", step });
+    const telemetry = def.telemetry;
+    const meta = { agent: this.name, model: def.model, provider: def.provider.name, step };
+    const started = this.#clock.now();
+    if (telemetry?.active) telemetry.emit(["normandy", "agent", "model_call", "start"], {}, meta);
+    let response: ModelResponse;
+    try {
+      response =
+        this.#onEvent === undefined
+          ? await def.provider.complete(request, { signal })
+          : await this.#streamModel(request, step, signal);
+    } catch (error) {
+      if (telemetry?.active)
+        telemetry.emit(
+          ["normandy", "agent", "model_call", "exception"],
+          { duration: this.#clock.now() - started },
+          { ...meta, error },
+        );
+      throw error;
+    }
+    if (telemetry?.active) {
+      telemetry.emit(
+        ["normandy", "agent", "model_call", "stop"],
+        {
+          duration: this.#clock.now() - started,
+          inputTokens: response.usage.inputTokens,
+          outputTokens: response.usage.outputTokens,
+        },
+        meta,
+      );
+    }
+    this.#emit({ type: "step_finish", step, stopReason: response.stopReason, usage: response.usage });
+    return response;
+  }
+
+  async #streamModel(request: ModelRequest, step: number, signal: AbortSignal): Promise<ModelResponse> {
+    const stream = this.#def.provider.stream(request, { signal });
+    for await (const event of stream) {
+      if (event.type === "text_delta") this.#emit({ type: "text_delta", step, text: event.text });
+      else if (event.type === "thinking_delta" && event.thinking !== "")
+        this.#emit({ type: "thinking_delta", step, thinking: event.thinking });
+      else if (event.type === "tool_call_start")
+        this.#emit({ type: "tool_call_start", step, id: event.id, name: event.name });
+      else if (event.type === "tool_call_delta")
+        this.#emit({ type: "tool_call_arguments", step, id: event.id, delta: event.delta });
+      else if (event.type === "tool_call_end") this.#emit({ type: "tool_call", step, call: event.call });
+    }
+    return stream.final();
+  }
+
+  async #runTool(call: ToolCallBlock, step: number, signal: AbortSignal): Promise<ToolResultBlock> {
+    await this.#slots.acquire();
+    try {
+      const result = await executeToolCall(this.tools, call, {
+        signal,
+        clock: this.#clock,
+        ...(this.#def.toolTimeoutMs !== undefined && { timeoutMs: this.#def.toolTimeoutMs }),
+        ...(this.#def.telemetry !== undefined && { telemetry: this.#def.telemetry }),
+        metadata: { agent: this.name },
+      });
+      this.#emit({ type: "tool_result", step, result });
+      return result;
+    } finally {
+      this.#slots.release();
+    }
+  }
+
+  #needsApproval(call: ToolCallBlock): boolean {
+    const flag = this.tools.get(call.name)?.needsApproval;
+    if (typeof flag !== "function") return flag === true;
+    try {
+      return flag(call.arguments as never);
+    } catch {
+      return true; // a predicate that cannot decide errs on the side of asking a human
+    }
+  }
+}
+
+/**
+ * Defines an agent.
+ *
+ * @param definition - the agent's definition.
+ * @returns the agent.
+ */
+export function defineAgent<I = { chat_message: string }, O = { chat_message: string }>(
+  definition: AgentDefinition<I, O>,
+): Agent<I, O> {
+  return new Agent(definition);
+}
+
+/** A streamed run: iterate its events; `result()` resolves with the outcome. */
+export class AgentStream<O> implements AsyncIterable<AgentEvent> {
+  readonly #result: Promise<RunResult<O>>;
+  readonly #queue: AgentEvent[] = [];
+  #wake: (() => void) | undefined;
+  #ended = false;
+
+  /** @param start - starts the run with an event callback. */
+  constructor(start: (onEvent: (event: AgentEvent) => void) => Promise<RunResult<O>>) {
+    this.#result = start((event) => {
+      this.#queue.push(event);
+      this.#wake?.();
+    });
+    const end = () => {
+      this.#ended = true;
+      this.#wake?.();
+    };
+    this.#result.then(end, end);
+  }
+
+  /** The run's outcome. */
+  result(): Promise<RunResult<O>> {
+    return this.#result;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<AgentEvent> {
+    for (;;) {
+      const event = this.#queue.shift();
+      if (event !== undefined) {
+        yield event;
+        continue;
+      }
+      if (this.#ended) {
+        await this.#result; // a failed run throws here
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+      this.#wake = undefined;
+    }
+  }
+}
+
+function userText(input: unknown): string {
+  const record = input as { chat_message?: unknown };
+  return typeof record.chat_message === "string" && Object.keys(record).length === 1
+    ? record.chat_message
+    : JSON.stringify(input);
+}
