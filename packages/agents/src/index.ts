@@ -182,6 +182,7 @@ export {
   type TokenCounterOptions,
   type TokenEncoder,
 } from "./tokens/TokenCounter.js";
+export { encodingForModel, tiktokenEncoder } from "./tokens/tiktokenEncoder.js";
 export { type AnyTool, defineTool, type Tool, type ToolContext, type ToolSpec } from "./tools/defineTool.js";
 export { calculator, listProcessor, stringManipulator } from "./tools/exampleTools.js";
 export {

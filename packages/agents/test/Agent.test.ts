@@ -366,12 +366,14 @@ describe("agent telemetry and validation", () => {
     expect(server.requests).toHaveLength(0);
     await agent.run({ question: "1+1" });
     expect(names).toEqual([
+      "agent.run.start",
       "agent.model_call.start",
       "agent.model_call.stop",
       "tool.call.start",
       "tool.call.stop",
       "agent.model_call.start",
       "agent.model_call.stop",
+      "agent.run.stop",
     ]);
     expect(agent.memory.messages()[0]).toEqual({ role: "user", content: '{"question":"1+1"}' });
     agent.resetMemory();
@@ -483,5 +485,87 @@ describe("agent options and edge cases", () => {
     const thinking: string[] = [];
     for await (const e of agent.stream("?")) if (e.type === "thinking_delta") thinking.push(e.thinking);
     expect(thinking.join("")).toBe("Let me think.");
+  });
+});
+
+describe("tokens, batches and run telemetry", () => {
+  it("counts the next call's tokens locally (tiktoken) or with the provider's endpoint", async () => {
+    const server = await serve([{ text: "Hello!" }]);
+    const agent = defineAgent({
+      name: "c",
+      provider: new AnthropicProvider({ apiKey: "t", baseURL: server.anthropicBaseURL }),
+      model: "claude-haiku-4-5",
+      tools: [calculator],
+    });
+    await agent.run("Hi there");
+    const local = await agent.countTokens();
+    expect(local).toBeGreaterThan(50);
+    expect(await agent.countTokens()).toBe(local); // cached, unchanged
+    const exact = await agent.countTokens({ exact: true });
+    expect(exact).toBeGreaterThan(0);
+    expect(server.requests.at(-1)?.path).toBe("/v1/messages/count_tokens");
+    const noEndpoint = defineAgent({
+      name: "o",
+      provider: new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL }),
+      model: "gpt-4o",
+    });
+    expect(await noEndpoint.countTokens({ exact: true })).toBeGreaterThan(0); // falls back to counting locally
+  });
+
+  it("runs a batch from the same conversation; one slow item times out alone", async () => {
+    const server = await serve([]);
+    server.append(
+      ...Array.from({ length: 3 }, () => (req: { body: unknown }) => {
+        const text = JSON.stringify(req.body);
+        return text.includes("slow")
+          ? { text: "late", latency: { firstByteMs: 2000 } }
+          : { text: `answer to ${text.includes("one") ? "one" : "two"}` };
+      }),
+    );
+    const agent = defineAgent({
+      name: "b",
+      provider: new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL }),
+      model: "gpt-4o",
+    });
+    agent.memory.add({ role: "user", content: "context" }, { role: "assistant", content: "ok" });
+    const progress: number[] = [];
+    const result = await agent.processBatch(["one", "slow", "two"], {
+      timeoutMs: 300,
+      onProgress: (d) => progress.push(d),
+    });
+    expect(
+      result.items.map((i) =>
+        i.ok ? (i.value.status === "done" ? i.value.output.chat_message : "paused") : (i.error as Error).name,
+      ),
+    ).toEqual(["answer to one", "BatchItemTimeoutError", "answer to two"]);
+    expect(progress).toEqual([1, 2, 3]);
+    expect(agent.memory.size).toBe(2); // the agent's own conversation is untouched
+    expect(JSON.stringify(server.requests[0]?.body)).toContain("context");
+  });
+
+  it("reports failed, paused and aborted runs on the bus", async () => {
+    const server = await serve([{ fault: { kind: "server_error" } }]);
+    const telemetry = new Telemetry(new ManualClock());
+    const seen: string[] = [];
+    telemetry.attach(
+      "t",
+      [
+        ["normandy", "agent", "run", "exception"],
+        ["normandy", "agent", "run", "pause"],
+      ],
+      (name, _m, meta) =>
+        seen.push(`${name.at(-1)} ${(meta.error as Error | undefined)?.name ?? meta.calls}`),
+    );
+    const agent = defineAgent({
+      name: "f",
+      provider: new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL }),
+      model: "gpt-4o",
+      telemetry,
+    });
+    await expect(agent.run("x")).rejects.toBeInstanceOf(ProviderError);
+    const aborted = new AbortController();
+    aborted.abort();
+    await expect(agent.run("y", { signal: aborted.signal })).rejects.toBeInstanceOf(AgentAbortedError);
+    expect(seen).toEqual(["exception ProviderError", "exception AgentAbortedError"]);
   });
 });

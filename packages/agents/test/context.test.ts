@@ -8,6 +8,7 @@ import {
   compressConversation,
   DEFAULT_SUMMARY_PROMPT,
   EmptySummaryError,
+  encodingForModel,
   estimateEncoder,
   estimateSavings,
   formatForSummary,
@@ -18,6 +19,7 @@ import {
   type Provider,
   summarizeMessages,
   TokenCounter,
+  tiktokenEncoder,
   ZERO_USAGE,
 } from "@normandy/agents";
 import fc from "fast-check";
@@ -330,5 +332,21 @@ describe("ContextWindowManager", () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("tiktoken", () => {
+  it("picks the encoding by model family and counts exactly", () => {
+    expect(encodingForModel("gpt-4o-mini")).toBe("o200k_base");
+    expect(encodingForModel("o3")).toBe("o200k_base");
+    expect(encodingForModel("gpt-4-turbo")).toBe("cl100k_base");
+    expect(encodingForModel("claude-sonnet-4-5")).toBe("cl100k_base");
+    const o200k = tiktokenEncoder("gpt-4o");
+    expect(o200k.name).toBe("o200k_base");
+    expect(o200k.count("hello world")).toBe(2);
+    expect(o200k.count("")).toBe(0);
+    expect(tiktokenEncoder("gpt-3.5-turbo").count("hello world")).toBe(2);
+    const counter = new TokenCounter(o200k);
+    expect(counter.countMessage({ role: "user", content: "hello world" })).toBe(2 + 4);
   });
 });

@@ -6,6 +6,7 @@
 import { type Clock, systemClock, type Telemetry } from "@normandy/runtime";
 import { type AnyActor, createActor } from "xstate";
 import type { ZodType } from "zod";
+import { type BatchOptions, type BatchResult, processBatch } from "../batch/processBatch.js";
 import { type ContextStrategy, ContextWindowManager } from "../context/ContextWindowManager.js";
 import { ConversationMemory } from "../memory/ConversationMemory.js";
 import type {
@@ -23,7 +24,8 @@ import {
 } from "../output/structuredOutput.js";
 import { generateSystemPrompt, type PromptSpecification } from "../prompt/systemPrompt.js";
 import type { Provider } from "../providers/Provider.js";
-import { estimateEncoder, TokenCounter, type TokenEncoder } from "../tokens/TokenCounter.js";
+import { TokenCounter, type TokenEncoder } from "../tokens/TokenCounter.js";
+import { tiktokenEncoder } from "../tokens/tiktokenEncoder.js";
 import type { AnyTool } from "../tools/defineTool.js";
 import { executeToolCall } from "../tools/executeTools.js";
 import { ToolRegistry } from "../tools/ToolRegistry.js";
@@ -63,7 +65,7 @@ export interface AgentDefinition<I, O> {
   readonly contextWindowOf?: (model: string) => number | undefined;
   /** Dollars for a usage record (e.g. the model catalog's costOf). */
   readonly costOf?: (usage: Usage, model: string) => number | undefined;
-  /** Tokenizer for context management (default: Normandy's estimate). */
+  /** Tokenizer for context management (default: tiktoken, by model family). */
   readonly tokenEncoder?: TokenEncoder;
   /** Tool calls running at once (default 8). */
   readonly toolConcurrency?: number;
@@ -151,11 +153,13 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   readonly #inputSchema: ZodType<unknown>;
   readonly #outputSchema: ZodType<unknown>;
   readonly #windows: ContextWindowManager;
+  readonly #counter: TokenCounter;
   readonly #clock: Clock;
   readonly #spec: PromptSpecification;
   #actor: AnyActor | undefined;
   #onEvent: ((event: AgentEvent) => void) | undefined;
   #startSize = 0;
+  #runStarted = 0;
   #slots: Slots;
 
   /** @param definition - the agent's definition. */
@@ -172,9 +176,10 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     this.#slots = new Slots(definition.toolConcurrency ?? 8);
     const instructions = definition.instructions;
     this.#spec = typeof instructions === "string" ? { background: [instructions] } : (instructions ?? {});
+    this.#counter = new TokenCounter(definition.tokenEncoder ?? tiktokenEncoder(definition.model));
     const ctx = definition.context ?? {};
     this.#windows = new ContextWindowManager({
-      counter: new TokenCounter(definition.tokenEncoder ?? estimateEncoder),
+      counter: this.#counter,
       ...(ctx.strategy !== undefined && { strategy: ctx.strategy }),
       ...(ctx.reservedTokens !== undefined && { reservedTokens: ctx.reservedTokens }),
       ...(ctx.maxTokens !== undefined && { maxTokens: ctx.maxTokens }),
@@ -223,6 +228,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
       this.memory.add({ role: "user", content: userText(parsed.data) });
     }
     this.#startSize = this.memory.size;
+    this.#runStarted = this.#clock.now();
+    this.#telemetry("start", {}, {});
     const actor = createActor(this.machine);
     this.#actor = actor;
     actor.start();
@@ -289,6 +296,57 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
         : createActor(this.machine, { snapshot: snapshot.turn as never }).start();
   }
 
+  /**
+   * The tokens the next model call would send: system prompt, tool definitions and conversation,
+   * counted locally (incrementally), or by the provider's count endpoint with `exact`.
+   *
+   * @param options - `exact` asks the provider (where it has an endpoint).
+   * @returns the count.
+   */
+  async countTokens(
+    options: { readonly exact?: boolean; readonly signal?: AbortSignal } = {},
+  ): Promise<number> {
+    const definitions = this.tools.definitions();
+    const system = await generateSystemPrompt(this.#spec, definitions);
+    const provider = this.#def.provider;
+    if (options.exact === true && provider.countTokens !== undefined) {
+      return provider.countTokens(
+        {
+          model: this.#def.model,
+          messages: [{ role: "system", content: system }, ...this.memory.messages()],
+          tools: definitions,
+        },
+        options.signal === undefined ? {} : { signal: options.signal },
+      );
+    }
+    return this.#windows.count(this.memory.messages(), { system, tools: definitions });
+  }
+
+  /**
+   * Runs many inputs, each from this agent's current conversation (a copy per item; this agent's own
+   * memory is untouched), with Normandy's batch defaults (10 at once, in order, a per-item timeout that
+   * fails only its item).
+   *
+   * @param inputs - the inputs.
+   * @param options - concurrency, timeout, callbacks, signal.
+   * @returns every item's outcome, in input order.
+   */
+  processBatch(
+    inputs: readonly (I | string)[],
+    options: BatchOptions<I | string> = {},
+  ): Promise<BatchResult<RunResult<O>>> {
+    const dump = this.memory.dump();
+    return processBatch(
+      inputs,
+      (input, { signal }) => {
+        const copy = new Agent<I, O>(this.#def);
+        copy.memory.replace(ConversationMemory.load(dump).entries());
+        return copy.run(input, { signal });
+      },
+      { clock: this.#clock, ...options },
+    );
+  }
+
   /** Forgets the conversation. */
   resetMemory(): void {
     this.memory.clear();
@@ -319,6 +377,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
         this.#onEvent = undefined;
       };
       const onAbort = () => {
+        this.#telemetry("exception", {}, { error: new AgentAbortedError(signal?.reason) });
         finish();
         this.#actor = undefined;
         actor.stop();
@@ -332,15 +391,26 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
               (c) => this.#needsApproval(c) && ctx.decisions[c.id] === undefined,
             );
             this.#emit({ type: "awaiting_approval", step: ctx.step, calls }); // before the callback is detached
+            this.#telemetry("pause", {}, { calls: calls.map((c) => c.name) });
             finish();
             resolve({ status: "awaiting_approval", calls });
           } else if (snapshot.status === "done") {
             this.#actor = undefined;
             if (snapshot.value === "failed") {
+              this.#telemetry("exception", {}, { error: ctx.error });
               finish();
               reject(ctx.error);
             } else {
               const result = this.#result(ctx);
+              this.#telemetry(
+                "stop",
+                {
+                  inputTokens: result.usage.inputTokens,
+                  outputTokens: result.usage.outputTokens,
+                  steps: result.steps.length,
+                },
+                { costUsd: result.costUsd },
+              );
               this.#emit({ type: "done", result }); // before the callback is detached
               finish();
               resolve({ status: "done", ...result });
@@ -368,6 +438,21 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
       costUsd,
       newMessages: this.memory.size - this.#startSize,
     };
+  }
+
+  #telemetry(
+    phase: "start" | "stop" | "exception" | "pause",
+    measurements: Record<string, number>,
+    metadata: Record<string, unknown>,
+  ): void {
+    const telemetry = this.#def.telemetry;
+    if (!telemetry?.active) return;
+    const duration = phase === "start" ? {} : { duration: this.#clock.now() - this.#runStarted };
+    telemetry.emit(
+      ["normandy", "agent", "run", phase],
+      { ...duration, ...measurements },
+      { agent: this.name, model: this.#def.model, provider: this.#def.provider.name, ...metadata },
+    );
   }
 
   #emit(event: AgentEvent): void {
