@@ -1,10 +1,12 @@
 // `pnpm bench [group]`: runs every benchmark group, or the one named, prints a table and writes
 // bench/results/latest.json. Benchmarks are not tests and do not run in CI.
+
+import { agents } from "./agents.js";
 import { type Group, type Metric, report } from "./harness.js";
 import { providers } from "./providers.js";
 import { runtime } from "./runtime.js";
 
-const groups: Record<string, Group> = { runtime, providers };
+const groups: Record<string, Group> = { runtime, providers, agents };
 
 const wanted = process.argv[2];
 if (wanted !== undefined && !(wanted in groups)) {

@@ -12,7 +12,12 @@
 import { assign, enqueueActions, fromPromise, setup } from "xstate";
 import type { ModelResponse, ToolCallBlock, ToolResultBlock, Usage } from "../model/messages.js";
 import { addUsage, textOf, toolCallsOf, ZERO_USAGE } from "../model/messages.js";
-import { parseStructuredOutput, repairPrompt, StructuredOutputError } from "../output/structuredOutput.js";
+import {
+  type ParseResult,
+  parseStructuredOutput,
+  repairPrompt,
+  StructuredOutputError,
+} from "../output/structuredOutput.js";
 import type { StepInfo } from "./events.js";
 import { MaxIterationsError } from "./events.js";
 
@@ -53,6 +58,8 @@ export interface TurnContext {
   readonly usage: Usage;
   readonly text: string;
   readonly output: unknown;
+  /** The last reply parsed against the output schema. */
+  readonly parsed: ParseResult<unknown> | undefined;
   readonly error: unknown;
 }
 
@@ -78,8 +85,13 @@ const initialContext: TurnContext = {
   usage: ZERO_USAGE,
   text: "",
   output: undefined,
+  parsed: undefined,
   error: undefined,
 };
+
+function issuesOf(context: TurnContext): string {
+  return (context.parsed as { issues: string }).issues;
+}
 
 /**
  * Builds the turn machine of one agent.
@@ -252,36 +264,28 @@ export function createTurnMachine(services: TurnServices) {
         always: "preparing",
       },
       finishing: {
+        // parse once; the outcome (JSON) decides the transition
+        entry: assign({
+          parsed: ({ context }) => parseStructuredOutput(context.text, services.outputSchema),
+        }),
         always: [
           {
-            guard: ({ context }) => parseStructuredOutput(context.text, services.outputSchema).ok,
+            guard: ({ context }) => context.parsed?.ok === true,
             target: "done",
-            actions: assign({
-              output: ({ context }) =>
-                (parseStructuredOutput(context.text, services.outputSchema) as { value: unknown }).value,
-            }),
+            actions: assign({ output: ({ context }) => (context.parsed as { value: unknown }).value }),
           },
           {
             guard: ({ context }) => context.repairs < services.repairAttempts,
             target: "preparing",
             actions: [
-              ({ context }) => {
-                const parsed = parseStructuredOutput(context.text, services.outputSchema) as {
-                  issues: string;
-                };
-                services.remember({ role: "user", content: repairPrompt(parsed.issues) });
-              },
+              ({ context }) => services.remember({ role: "user", content: repairPrompt(issuesOf(context)) }),
               assign({ repairs: ({ context }) => context.repairs + 1 }),
             ],
           },
           {
             target: "failed",
             actions: assign({
-              error: ({ context }) =>
-                new StructuredOutputError(
-                  context.text,
-                  (parseStructuredOutput(context.text, services.outputSchema) as { issues: string }).issues,
-                ),
+              error: ({ context }) => new StructuredOutputError(context.text, issuesOf(context)),
             }),
           },
         ],

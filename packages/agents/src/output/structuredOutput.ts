@@ -128,7 +128,14 @@ export function repairPrompt(issues: string): string {
   return `Your previous reply did not match the required output schema:\n${issues}\nReply again with only valid JSON that matches the schema.`;
 }
 
+const chatSchemas = new WeakMap<ZodType<unknown>, boolean>();
+
 function hasChatMessage(schema: ZodType<unknown>): boolean {
-  const json = jsonSchemaOf(schema) as { properties?: Record<string, unknown> };
-  return json.properties !== undefined && "chat_message" in json.properties;
+  let yes = chatSchemas.get(schema);
+  if (yes === undefined) {
+    const json = jsonSchemaOf(schema) as { properties?: Record<string, unknown> };
+    yes = json.properties !== undefined && "chat_message" in json.properties;
+    chatSchemas.set(schema, yes);
+  }
+  return yes;
 }

@@ -48,6 +48,8 @@ export class TokenCounter {
   readonly #messages = new WeakMap<Message, number>();
   readonly #conversations = new WeakMap<readonly Message[], ConversationCache>();
   readonly #tools = new WeakMap<readonly ToolDefinition[], number>();
+  /** Recent texts (a system prompt is usually the same from one step to the next). */
+  readonly #texts = new Map<string, number>();
 
   /**
    * @param encoder - the text encoder.
@@ -66,7 +68,12 @@ export class TokenCounter {
    * @returns its tokens.
    */
   countText(text: string): number {
-    return this.encoder.count(text);
+    const cached = this.#texts.get(text);
+    if (cached !== undefined) return cached;
+    const n = this.encoder.count(text);
+    if (this.#texts.size >= 16) this.#texts.delete(this.#texts.keys().next().value as string);
+    this.#texts.set(text, n);
+    return n;
   }
 
   /**

@@ -25,6 +25,7 @@ export class ToolNotFoundError extends Error {
  */
 export class ToolRegistry {
   readonly #tools = new Map<string, AnyTool>();
+  #definitions: ToolDefinition[] | undefined;
 
   /** @param tools - the initial tools. */
   constructor(tools: Iterable<AnyTool> = []) {
@@ -34,11 +35,13 @@ export class ToolRegistry {
   /** Adds (or replaces) a tool; returns the registry. */
   register(tool: AnyTool): this {
     this.#tools.set(tool.name, tool);
+    this.#definitions = undefined;
     return this;
   }
 
   /** Removes a tool; returns whether it was there. */
   unregister(name: string): boolean {
+    this.#definitions = undefined;
     return this.#tools.delete(name);
   }
 
@@ -78,8 +81,9 @@ export class ToolRegistry {
     return this.#tools.size;
   }
 
-  /** The definitions sent to the model. */
-  definitions(): ToolDefinition[] {
-    return this.list().map((t) => t.definition);
+  /** The definitions sent to the model (the same array until the registry changes, so counts of it cache). */
+  definitions(): readonly ToolDefinition[] {
+    this.#definitions ??= this.list().map((t) => t.definition);
+    return this.#definitions;
   }
 }

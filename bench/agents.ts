@@ -1,0 +1,181 @@
+// The agents group: an agent's tool-calling step against the same requests made with the raw SDK
+// (loopback server, 5 ms latency, same run), next-step token accounting on a 1,000-message
+// conversation, 1,000 concurrent agents against 3,000 concurrent raw requests, and retained heap.
+import {
+  ConversationMemory,
+  calculator,
+  defineAgent,
+  type Message,
+  OpenAIProvider,
+  TokenCounter,
+  tiktokenEncoder,
+} from "@normandy/agents";
+import { LoopbackLLMServer, type RecordedRequest, type TurnFunction } from "@normandy/testing";
+import OpenAI from "openai";
+import { gc, type Metric, median } from "./harness.js";
+
+/** Answers a tool call until the conversation holds `steps` tool results, then text. */
+function toolLoop(steps: number): TurnFunction {
+  return (req: RecordedRequest) => {
+    const messages = (req.body as { messages: { role: string }[] }).messages;
+    const results = messages.filter((m) => m.role === "tool").length;
+    return results < steps
+      ? { toolCalls: [{ name: "calculator", arguments: { operation: "add", a: results, b: 1 } }] }
+      : { text: "done" };
+  };
+}
+
+async function serve(steps: number, firstByteMs: number, turns: number): Promise<LoopbackLLMServer> {
+  const server = await new LoopbackLLMServer({ latency: { firstByteMs } }).start();
+  server.append(...Array.from({ length: turns }, () => toolLoop(steps)));
+  return server;
+}
+
+const tools = [
+  {
+    type: "function" as const,
+    function: { name: "calculator", description: calculator.description, parameters: calculator.inputSchema },
+  },
+];
+
+/** What the agent does, with the raw SDK: call, run the tool, call again, until the answer. */
+async function rawLoop(sdk: OpenAI, question: string): Promise<void> {
+  const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [
+    { role: "user", content: question },
+  ];
+  for (let i = 0; i < 10; i++) {
+    const r = await sdk.chat.completions.create({ model: "gpt-4o", messages, tools });
+    const msg = r.choices[0]?.message;
+    if (!msg?.tool_calls?.length) return;
+    messages.push(msg);
+    for (const call of msg.tool_calls) {
+      if (call.type !== "function") continue;
+      const args = JSON.parse(call.function.arguments) as { a: number; b: number };
+      messages.push({ role: "tool", tool_call_id: call.id, content: String(args.a + args.b) });
+    }
+  }
+}
+
+async function stepRatio(): Promise<number> {
+  const server = await serve(1, 5, 10_000);
+  const sdk = new OpenAI({ apiKey: "bench", baseURL: server.openaiBaseURL, maxRetries: 0 });
+  const agent = defineAgent({
+    name: "bench",
+    provider: new OpenAIProvider({ apiKey: "bench", baseURL: server.openaiBaseURL }),
+    model: "gpt-4o",
+    tools: [calculator],
+  });
+  const runAgent = async () => {
+    agent.resetMemory();
+    const r = await agent.run("add");
+    if (r.status !== "done") throw new Error("paused");
+  };
+  for (let i = 0; i < 5; i++) {
+    await rawLoop(sdk, "add");
+    await runAgent();
+  }
+  const ratios: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    let t = performance.now();
+    await rawLoop(sdk, "add");
+    const raw = performance.now() - t;
+    t = performance.now();
+    await runAgent();
+    ratios.push((performance.now() - t) / raw);
+  }
+  await server.stop();
+  return median(ratios);
+}
+
+function nextStepMicros(): number {
+  const counter = new TokenCounter(tiktokenEncoder("gpt-4o"));
+  const memory = new ConversationMemory();
+  for (let i = 0; i < 1000; i++)
+    memory.add({ role: i % 2 ? "assistant" : "user", content: `message number ${i} with a few words in it` });
+  const definitions = [calculator.definition];
+  counter.countConversation(memory.messages());
+  counter.countTools(definitions);
+  const samples: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const next: Message = { role: "user", content: `the next question, number ${i}` };
+    const t = performance.now();
+    memory.add(next);
+    counter.countText(
+      "# IDENTITY and PURPOSE\n- This is a conversation with a helpful and friendly AI assistant.",
+    );
+    counter.countTools(definitions);
+    counter.countConversation(memory.messages());
+    samples.push((performance.now() - t) * 1000);
+  }
+  return median(samples);
+}
+
+async function concurrentRatio(): Promise<number> {
+  const AGENTS = 1000;
+  const server = await serve(2, 0, AGENTS * 3 * 4 + 100);
+  const sdk = new OpenAI({ apiKey: "bench", baseURL: server.openaiBaseURL, maxRetries: 0 });
+  const provider = new OpenAIProvider({ apiKey: "bench", baseURL: server.openaiBaseURL });
+  const agents = Array.from({ length: AGENTS }, (_, i) =>
+    defineAgent({ name: `a${i}`, provider, model: "gpt-4o", tools: [calculator] }),
+  );
+  const ratios: number[] = [];
+  for (let round = 0; round < 2; round++) {
+    let t = performance.now();
+    await Promise.all(Array.from({ length: AGENTS }, () => rawLoop(sdk, "add")));
+    const raw = performance.now() - t;
+    t = performance.now();
+    await Promise.all(
+      agents.map(async (agent) => {
+        agent.resetMemory();
+        const r = await agent.run("add");
+        if (r.status !== "done") throw new Error("paused");
+      }),
+    );
+    ratios.push((performance.now() - t) / raw);
+  }
+  await server.stop();
+  return median(ratios);
+}
+
+async function retainedBytes(): Promise<number> {
+  const server = await serve(1, 0, 2200);
+  const agent = defineAgent({
+    name: "leak",
+    provider: new OpenAIProvider({ apiKey: "bench", baseURL: server.openaiBaseURL }),
+    model: "gpt-4o",
+    tools: [calculator],
+  });
+  const run = async () => {
+    agent.resetMemory();
+    await agent.run("add");
+  };
+  for (let i = 0; i < 50; i++) await run();
+  // the loopback server records every request: clear its records so only the agent's heap is measured
+  const turns = () => Array.from({ length: 1100 }, () => toolLoop(1));
+  server.reset(turns());
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < 1000; i++) {
+    await run();
+    if (i % 100 === 99) server.reset(turns());
+  }
+  server.reset(turns());
+  gc();
+  const after = process.memoryUsage().heapUsed;
+  await server.stop();
+  return Math.max(0, after - before);
+}
+
+/** The agents benchmark group. */
+export async function agents(): Promise<Metric[]> {
+  const step = await stepRatio();
+  const tokens = nextStepMicros();
+  const concurrent = await concurrentRatio();
+  const retained = await retainedBytes();
+  return [
+    { name: "agents.step.ratio_vs_sdk", value: step, target: "<= 1.10" },
+    { name: "agents.tokens.next_step_us", value: tokens, target: "<= 1000", unit: "µs" },
+    { name: "agents.concurrent.ratio_vs_sdk", value: concurrent, target: "<= 1.25" },
+    { name: "agents.retained_bytes_after_1000_runs", value: retained, target: "<= 1048576", unit: "B" },
+  ];
+}
