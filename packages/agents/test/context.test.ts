@@ -226,6 +226,31 @@ describe("ContextWindowManager", () => {
     expect(memory.messages()).toEqual([assistant("bbbbbbbbbb"), user("cccccccccc")]);
   });
 
+  it("skips exact counting when a cheap upper bound already fits", async () => {
+    const encoded: string[] = [];
+    const spy = new TokenCounter(
+      {
+        name: "spy",
+        count: (t) => {
+          encoded.push(t);
+          return t.length;
+        },
+      },
+      { perMessage: 0 },
+    );
+    const windows = new ContextWindowManager({ counter: spy, maxTokens: 1000, reservedTokens: 0 });
+    const memory = new ConversationMemory({ newId: () => "t" });
+    memory.add(user("short question"), assistant("short answer"));
+    const r = await windows.fit(memory, {
+      model: "m",
+      system: "be brief",
+      tools: [{ name: "t", description: "d", inputSchema: {} }],
+    });
+    expect(r).toMatchObject({ removed: 0, summarized: false });
+    expect(r.before).toBeGreaterThanOrEqual(3 * "short questionshort answerbe brief".length); // the bound, not a count
+    expect(encoded).toEqual([]); // the tokenizer was never called
+  });
+
   it("sliding_window keeps the opening task message", async () => {
     const windows = new ContextWindowManager({
       counter,

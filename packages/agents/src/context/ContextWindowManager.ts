@@ -8,7 +8,7 @@ import type { ConversationMemory } from "../memory/ConversationMemory.js";
 import { safeStart } from "../memory/ConversationMemory.js";
 import type { Message, ToolDefinition } from "../model/messages.js";
 import type { Provider } from "../providers/Provider.js";
-import type { TokenCounter } from "../tokens/TokenCounter.js";
+import { TokenCounter, type TokenEncoder } from "../tokens/TokenCounter.js";
 import { compressConversation } from "./summarizer.js";
 
 /**
@@ -46,7 +46,10 @@ export interface PromptFrame {
   readonly signal?: AbortSignal;
 }
 
-/** What {@link ContextWindowManager.fit} did. */
+/**
+ * What {@link ContextWindowManager.fit} did. When a cheap upper bound already fits, `before` and `after`
+ * are that bound (the exact count was not needed).
+ */
 export interface FitResult {
   readonly budget: number;
   readonly before: number;
@@ -55,6 +58,8 @@ export interface FitResult {
   readonly removed: number;
   readonly summarized: boolean;
 }
+
+const byteBound: TokenEncoder = { name: "byte-bound", count: (text) => text.length * 3 };
 
 /** Even the newest message does not fit in the window. */
 export class ContextOverflowError extends Error {
@@ -84,6 +89,8 @@ export class ContextOverflowError extends Error {
  */
 export class ContextWindowManager {
   readonly #counter: TokenCounter;
+  /** An upper bound of any byte-level tokenizer's count: a UTF-16 unit is at most 3 UTF-8 bytes, a token at least 1. */
+  readonly #bound: TokenCounter;
   readonly #maxTokens: number;
   readonly #reserved: number;
   readonly #strategy: ContextStrategy;
@@ -93,6 +100,7 @@ export class ContextWindowManager {
   /** @param options - counter, window, reserve, strategy, catalog lookup, summarizer. */
   constructor(options: ContextWindowOptions) {
     this.#counter = options.counter;
+    this.#bound = new TokenCounter(byteBound);
     this.#maxTokens = options.maxTokens ?? 100_000;
     this.#reserved = options.reservedTokens ?? 4096;
     this.#strategy = options.strategy ?? "oldest_first";
@@ -138,6 +146,9 @@ export class ContextWindowManager {
    */
   async fit(memory: ConversationMemory, frame: PromptFrame): Promise<FitResult> {
     const budget = this.budget(frame.model, frame.maxTokens);
+    // most prompts are far below the window: a cheap upper bound settles it without tokenizing
+    const bound = this.#bound.countConversation(memory.messages()) + this.#fixed(frame, this.#bound);
+    if (bound <= budget) return { budget, before: bound, after: bound, removed: 0, summarized: false };
     const before = this.count(memory.messages(), frame);
     if (before <= budget) return { budget, before, after: before, removed: 0, summarized: false };
     const sizeBefore = memory.size;
@@ -157,10 +168,10 @@ export class ContextWindowManager {
     return { budget, before, after, removed: sizeBefore - memory.size + (summarized ? 1 : 0), summarized };
   }
 
-  #fixed(frame: Omit<PromptFrame, "model">): number {
+  #fixed(frame: Omit<PromptFrame, "model">, counter: TokenCounter = this.#counter): number {
     return (
-      (frame.system ? this.#counter.countText(frame.system) : 0) +
-      (frame.tools?.length ? this.#counter.countTools(frame.tools) : 0)
+      (frame.system ? counter.countText(frame.system) : 0) +
+      (frame.tools?.length ? counter.countTools(frame.tools) : 0)
     );
   }
 
