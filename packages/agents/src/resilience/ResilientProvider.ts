@@ -136,21 +136,7 @@ export function withResilience(provider: Provider, options: ResilienceOptions = 
         const error = attempt.timedOut() && policy !== undefined ? policy.timedOut(number) : caught;
         errors.push(error);
         if (policy === undefined) throw error;
-        if (signal.aborted) {
-          policy.failed(number, error, undefined);
-          throw policy.aborted(signal);
-        }
-        if ((produced && !safeToRetryAfterOutput) || !policy.retryable(error, number)) {
-          policy.failed(number, error, undefined);
-          throw error;
-        }
-        if (number >= policy.maxAttempts) {
-          policy.failed(number, error, undefined);
-          throw new RetryExhaustedError(errors);
-        }
-        const delayMs = policy.delayMs(number, error);
-        policy.failed(number, error, delayMs);
-        await policy.wait(delayMs, signal);
+        await policy.afterFailure(number, errors, signal, !produced || safeToRetryAfterOutput);
       } finally {
         attempt.dispose();
       }

@@ -5,6 +5,7 @@
  */
 import { type Clock, InvalidArgumentError, systemClock, type Telemetry } from "@normandy/runtime";
 import { isRetryableKind, ProviderError, type ProviderErrorKind } from "../providers/ProviderError.js";
+import { RetryExhaustedError } from "./errors.js";
 
 /** What {@link RetryOptions.onRetry} receives when a failed attempt is about to be retried. */
 export interface RetryInfo {
@@ -192,6 +193,41 @@ export class RetryPolicy {
         { kind, retrying: delayMs !== undefined, provider: this.provider, error },
       );
     if (delayMs !== undefined) this.#onRetry?.({ attempt, delayMs, error, kind });
+  }
+
+  /**
+   * Decides what follows failed attempt `attempt` — the one decision both retry loops share: reports
+   * it, then throws (aborted call, non-retryable error, attempts exhausted) or waits out the backoff.
+   *
+   * @param attempt - the failed attempt's number.
+   * @param errors - every attempt's error so far, this one last.
+   * @param signal - the caller's signal.
+   * @param mayRetry - false when the caller forbids a retry whatever the error (e.g. output was streamed).
+   * @returns a promise that resolves when the next attempt may start.
+   * @throws an `aborted` ProviderError, the error itself, or {@link RetryExhaustedError}.
+   */
+  async afterFailure(
+    attempt: number,
+    errors: readonly unknown[],
+    signal: AbortSignal | undefined,
+    mayRetry = true,
+  ): Promise<void> {
+    const error = errors[errors.length - 1];
+    if (signal?.aborted) {
+      this.failed(attempt, error, undefined);
+      throw this.aborted(signal);
+    }
+    if (!mayRetry || !this.retryable(error, attempt)) {
+      this.failed(attempt, error, undefined);
+      throw error;
+    }
+    if (attempt >= this.maxAttempts) {
+      this.failed(attempt, error, undefined);
+      throw new RetryExhaustedError(errors);
+    }
+    const delayMs = this.delayMs(attempt, error);
+    this.failed(attempt, error, delayMs);
+    await this.wait(delayMs, signal);
   }
 
   /**

@@ -3,7 +3,6 @@
  * jittered exponential backoff (or the server's Retry-After); each attempt has its own abort signal and
  * optional time limit; the caller's signal ends everything at once. Every wait is on the injected clock.
  */
-import { RetryExhaustedError } from "./errors.js";
 import { linkedController, type RetryOptions, RetryPolicy, type RetryPresetName } from "./RetryPolicy.js";
 
 /** What each attempt of a retried call receives. */
@@ -20,7 +19,7 @@ export interface RetryAttempt {
  * - A non-retryable failure (auth, quota_exhausted, invalid_request, context_length_exceeded,
  *   permission, content_filter, aborted, or any non-ProviderError unless `retryIf` says otherwise)
  *   rejects at once with the original error.
- * - When every attempt failed, it rejects with {@link RetryExhaustedError} holding every attempt's error.
+ * - When every attempt failed, it rejects with `RetryExhaustedError` holding every attempt's error.
  * - Aborting `options.signal` aborts the running attempt's signal and ends any wait at once; the call
  *   rejects with a ProviderError of kind `aborted` and no further attempt starts.
  * - With `attemptTimeoutMs`, an attempt that outlives it is abandoned at once (its signal aborts) and
@@ -51,21 +50,7 @@ export async function withRetry<T>(
       return await runAttempt(fn, number, policy);
     } catch (error) {
       errors.push(error);
-      if (signal?.aborted) {
-        policy.failed(number, error, undefined);
-        throw policy.aborted(signal);
-      }
-      if (!policy.retryable(error, number)) {
-        policy.failed(number, error, undefined);
-        throw error;
-      }
-      if (number >= policy.maxAttempts) {
-        policy.failed(number, error, undefined);
-        throw new RetryExhaustedError(errors);
-      }
-      const delayMs = policy.delayMs(number, error);
-      policy.failed(number, error, delayMs);
-      await policy.wait(delayMs, signal);
+      await policy.afterFailure(number, errors, signal);
     }
   }
 }
