@@ -190,8 +190,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
       maxToolIterations: definition.maxToolIterations ?? 5,
       repairAttempts: definition.repairAttempts ?? 2,
       outputSchema: this.#outputSchema,
-      prepare: (signal) => this.#prepare(signal),
-      callModel: (system, step, final, signal) => this.#callModel(system, step, final, signal),
+      callModel: (step, final, signal) => this.#callModel(step, final, signal),
       runTool: (call, step, signal) => this.#runTool(call, step, signal),
       needsApproval: (call) => this.#needsApproval(call),
       remember: (message) => this.memory.add(message),
@@ -459,6 +458,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     this.#onEvent?.(event);
   }
 
+  /** Builds the system prompt and fits the context for the next call (before every call). */
   async #prepare(signal: AbortSignal): Promise<string> {
     const definitions = this.tools.definitions();
     let system = await generateSystemPrompt(this.#spec, definitions);
@@ -474,12 +474,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     return system;
   }
 
-  async #callModel(
-    system: string,
-    step: number,
-    final: boolean,
-    signal: AbortSignal,
-  ): Promise<ModelResponse> {
+  async #callModel(step: number, final: boolean, signal: AbortSignal): Promise<ModelResponse> {
+    const system = await this.#prepare(signal);
     const def = this.#def;
     const definitions = this.tools.definitions();
     const request: ModelRequest = {

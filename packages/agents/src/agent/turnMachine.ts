@@ -1,12 +1,13 @@
 /**
  * An agent's run as an XState machine:
  *
- * `idle → preparing → calling_model → (running_tools | awaiting_approval → running_tools) → preparing …
+ * `idle → calling_model → (running_tools | awaiting_approval → running_tools) → calling_model …
  *  → finishing → done | failed`
  *
- * Context management and the system prompt run in `preparing` before every model call; the model call
- * is an invoked actor and every tool call a spawned child actor, so stopping the run aborts the HTTP
- * request and the tools, and the inspector shows where the agent is. The context holds only JSON data
+ * The model call is an invoked actor that first fits the context and builds the system prompt (so both
+ * happen before every call, under the same abort signal), and every tool call a spawned child actor,
+ * so stopping the run aborts the HTTP request and the tools, and the inspector shows where the agent is.
+ * (Preparing is not a state of its own: an extra actor per step cost more than the rest of the machine.) The context holds only JSON data
  * (the conversation lives in the agent's memory), so a run paused for approval can be persisted.
  */
 import { assign, enqueueActions, fromPromise, setup } from "xstate";
@@ -26,10 +27,8 @@ export interface TurnServices {
   readonly maxToolIterations: number;
   readonly repairAttempts: number;
   readonly outputSchema: import("zod").ZodType<unknown>;
-  /** Fits the context and builds the system prompt for the next call. */
-  prepare(signal: AbortSignal): Promise<string>;
-  /** Calls the model (streaming or not) for `step`; `final` forbids tools. */
-  callModel(system: string, step: number, final: boolean, signal: AbortSignal): Promise<ModelResponse>;
+  /** Fits the context, builds the system prompt and calls the model (streaming or not) for `step`; `final` forbids tools. */
+  callModel(step: number, final: boolean, signal: AbortSignal): Promise<ModelResponse>;
   /** Runs one tool call (never rejects). */
   runTool(call: ToolCallBlock, step: number, signal: AbortSignal): Promise<ToolResultBlock>;
   /** Whether a call waits for human approval. */
@@ -49,7 +48,6 @@ export interface TurnContext {
   readonly step: number;
   readonly iterations: number;
   readonly repairs: number;
-  readonly system: string;
   readonly final: boolean;
   readonly pending: readonly ToolCallBlock[];
   readonly decisions: Readonly<Record<string, Decision>>;
@@ -76,7 +74,6 @@ const initialContext: TurnContext = {
   step: 0,
   iterations: 0,
   repairs: 0,
-  system: "",
   final: false,
   pending: [],
   decisions: {},
@@ -103,9 +100,8 @@ export function createTurnMachine(services: TurnServices) {
   return setup({
     types: {} as { context: TurnContext; events: TurnEvent | ToolDone },
     actors: {
-      prepare: fromPromise<string>(({ signal }) => services.prepare(signal)),
-      callModel: fromPromise<ModelResponse, { system: string; step: number; final: boolean }>(
-        ({ input, signal }) => services.callModel(input.system, input.step, input.final, signal),
+      callModel: fromPromise<ModelResponse, { step: number; final: boolean }>(({ input, signal }) =>
+        services.callModel(input.step, input.final, signal),
       ),
       runTool: fromPromise<ToolResultBlock, { call: ToolCallBlock; step: number }>(({ input, signal }) =>
         services.runTool(input.call, input.step, signal),
@@ -137,18 +133,11 @@ export function createTurnMachine(services: TurnServices) {
     context: initialContext,
     initial: "idle",
     states: {
-      idle: { on: { RUN: "preparing" } },
-      preparing: {
-        invoke: {
-          src: "prepare",
-          onDone: { target: "calling_model", actions: assign({ system: ({ event }) => event.output }) },
-          onError: { target: "failed", actions: assign({ error: ({ event }) => event.error }) },
-        },
-      },
+      idle: { on: { RUN: "calling_model" } },
       calling_model: {
         invoke: {
           src: "callModel",
-          input: ({ context }) => ({ system: context.system, step: context.step + 1, final: context.final }),
+          input: ({ context }) => ({ step: context.step + 1, final: context.final }),
           onDone: {
             target: "deciding",
             actions: [
@@ -261,7 +250,7 @@ export function createTurnMachine(services: TurnServices) {
             };
           }),
         ],
-        always: "preparing",
+        always: "calling_model",
       },
       finishing: {
         // parse once; the outcome (JSON) decides the transition
@@ -276,7 +265,7 @@ export function createTurnMachine(services: TurnServices) {
           },
           {
             guard: ({ context }) => context.repairs < services.repairAttempts,
-            target: "preparing",
+            target: "calling_model",
             actions: [
               ({ context }) => services.remember({ role: "user", content: repairPrompt(issuesOf(context)) }),
               assign({ repairs: ({ context }) => context.repairs + 1 }),

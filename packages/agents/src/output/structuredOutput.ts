@@ -87,24 +87,18 @@ export function parseStructuredOutput<T>(text: string, schema: ZodType<T>): Pars
   const body = FENCE.exec(text)?.[1] ?? text;
   const wantsChatMessage = hasChatMessage(schema);
   let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch (error) {
-    if (!wantsChatMessage)
-      return { ok: false, issues: `the reply is not valid JSON (${(error as Error).message})` };
-    value = { chat_message: text };
-  }
-  // for a chat schema, a reply that is not a JSON object ("2", "true", "[1]") is just text
-  if (wantsChatMessage && (typeof value !== "object" || value === null || Array.isArray(value))) {
-    value = { chat_message: text };
-  }
-  if (
-    wantsChatMessage &&
-    typeof value === "object" &&
-    value !== null &&
-    !Array.isArray(value) &&
-    !("chat_message" in value)
-  ) {
+  // for a chat schema, a reply that is not a JSON object ("2", "true", "[1]", prose) is just text; a
+  // JSON text starting with "{" is an object, so the (throwing, costly) parse of prose is skipped
+  if (wantsChatMessage && !body.trimStart().startsWith("{")) value = { chat_message: text };
+  else
+    try {
+      value = JSON.parse(body);
+    } catch (error) {
+      if (!wantsChatMessage)
+        return { ok: false, issues: `the reply is not valid JSON (${(error as Error).message})` };
+      value = { chat_message: text };
+    }
+  if (wantsChatMessage && !("chat_message" in (value as object))) {
     const record = value as Record<string, unknown>;
     const alias = ALIASES.find((k) => typeof record[k] === "string");
     if (alias !== undefined) {
