@@ -233,7 +233,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     this.#actor = actor;
     actor.start();
     const result = this.#settle(actor, options);
-    actor.send({ type: "RUN" });
+    if (this.#actor === actor) actor.send({ type: "RUN" }); // not when the signal was already aborted
     return result;
   }
 

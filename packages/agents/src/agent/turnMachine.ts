@@ -2,12 +2,14 @@
  * An agent's run as an XState machine:
  *
  * `idle → calling_model → (running_tools | awaiting_approval → running_tools) → calling_model …
- *  → finishing → done | failed`
+ *  → done | failed`
  *
  * The model call is an invoked actor that first fits the context and builds the system prompt (so both
  * happen before every call, under the same abort signal), and every tool call a spawned child actor,
  * so stopping the run aborts the HTTP request and the tools, and the inspector shows where the agent is.
- * (Preparing is not a state of its own: an extra actor per step cost more than the rest of the machine.) The context holds only JSON data
+ * The machine has no transient states (each eventless microstep costs as much as a state change), so
+ * the reply's outcome — tools, approval, a valid answer, a repair — is decided on the call's done event;
+ * preparing is not a state of its own either (an extra actor per step costs more than the rest). The context holds only JSON data
  * (the conversation lives in the agent's memory), so a run paused for approval can be persisted.
  */
 import { assign, enqueueActions, fromPromise, setup } from "xstate";
@@ -70,6 +72,18 @@ export type TurnEvent =
 /** A spawned tool actor finished (XState's done event for `tool:<call id>`). */
 type ToolDone = { readonly type: `xstate.done.actor.${string}`; readonly output: ToolResultBlock };
 
+/** What the model-call actor hands back: the reply, and when it has no tool calls, its parse. */
+interface ModelOutcome {
+  readonly response: ModelResponse;
+  readonly calls: readonly ToolCallBlock[];
+  readonly parsed: ParseResult<unknown> | undefined;
+}
+
+/** The model-call actor's done event (named actions see the machine's event union, hence the cast). */
+function outcomeOf(event: unknown): ModelOutcome {
+  return (event as { output: ModelOutcome }).output;
+}
+
 const initialContext: TurnContext = {
   step: 0,
   iterations: 0,
@@ -86,8 +100,8 @@ const initialContext: TurnContext = {
   error: undefined,
 };
 
-function issuesOf(context: TurnContext): string {
-  return (context.parsed as { issues: string }).issues;
+function issuesOf(parsed: ParseResult<unknown> | undefined): string {
+  return (parsed as { issues: string }).issues;
 }
 
 /**
@@ -97,17 +111,40 @@ function issuesOf(context: TurnContext): string {
  * @returns the machine.
  */
 export function createTurnMachine(services: TurnServices) {
+  const undecided = (context: TurnContext, calls: readonly ToolCallBlock[], except?: string) =>
+    calls.some((c) => c.id !== except && services.needsApproval(c) && context.decisions[c.id] === undefined);
   return setup({
     types: {} as { context: TurnContext; events: TurnEvent | ToolDone },
     actors: {
-      callModel: fromPromise<ModelResponse, { step: number; final: boolean }>(({ input, signal }) =>
-        services.callModel(input.step, input.final, signal),
-      ),
+      callModel: fromPromise<ModelOutcome, { step: number; final: boolean }>(async ({ input, signal }) => {
+        const response = await services.callModel(input.step, input.final, signal);
+        const calls = toolCallsOf(response);
+        // parsed here, once: the done event's guards then decide between done, repair and failure
+        const parsed =
+          calls.length === 0 ? parseStructuredOutput(textOf(response), services.outputSchema) : undefined;
+        return { response, calls, parsed };
+      }),
       runTool: fromPromise<ToolResultBlock, { call: ToolCallBlock; step: number }>(({ input, signal }) =>
         services.runTool(input.call, input.step, signal),
       ),
     },
     actions: {
+      /** Stores the reply in memory and its step in the context. */
+      record: enqueueActions(({ context, event, enqueue }) => {
+        const { response, calls, parsed } = outcomeOf(event);
+        services.remember({ role: "assistant", content: response.content });
+        const step = context.step + 1;
+        enqueue.assign({
+          step,
+          usage: addUsage(context.usage, response.usage),
+          pending: calls,
+          decisions: {},
+          results: {},
+          text: textOf(response),
+          parsed,
+          steps: [...context.steps, { step, response, toolResults: [] }],
+        });
+      }),
       refuseFinalToolCalls: assign(({ context }) => {
         // keep memory valid: every tool call needs a result, even a refused one
         services.remember({
@@ -121,11 +158,35 @@ export function createTurnMachine(services: TurnServices) {
         });
         return { error: new MaxIterationsError(services.maxToolIterations) };
       }),
+      decide: assign({
+        decisions: ({ context, event }) => {
+          const e = event as Extract<TurnEvent, { type: "APPROVE" | "REJECT" }>;
+          const decision: Decision =
+            e.type === "APPROVE"
+              ? { approved: true }
+              : { approved: false, ...(e.reason !== undefined && { reason: e.reason }) };
+          return { ...context.decisions, [e.callId]: decision };
+        },
+      }),
+      /** Stores the results of the turn's calls, in call order, and counts the iteration. */
+      finishTools: enqueueActions(({ context, enqueue }) => {
+        const results = context.pending.map((c) => context.results[c.id] as ToolResultBlock);
+        services.remember({ role: "tool", content: results });
+        const steps = [...context.steps];
+        const last = steps[steps.length - 1] as StepInfo;
+        steps[steps.length - 1] = { ...last, toolResults: results };
+        const iterations = context.iterations + 1;
+        enqueue.assign({
+          steps,
+          iterations,
+          final: iterations >= services.maxToolIterations,
+          pending: [],
+          results: {},
+          decisions: {},
+        });
+      }),
     },
     guards: {
-      hasCalls: ({ context }) => context.pending.length > 0,
-      awaitsApproval: ({ context }) =>
-        context.pending.some((c) => services.needsApproval(c) && context.decisions[c.id] === undefined),
       allResults: ({ context }) => context.pending.every((c) => context.results[c.id] !== undefined),
     },
   }).createMachine({
@@ -138,64 +199,71 @@ export function createTurnMachine(services: TurnServices) {
         invoke: {
           src: "callModel",
           input: ({ context }) => ({ step: context.step + 1, final: context.final }),
-          onDone: {
-            target: "deciding",
-            actions: [
-              ({ event }) => services.remember({ role: "assistant", content: event.output.content }),
-              assign(({ context, event }) => {
-                const response = event.output;
-                return {
-                  step: context.step + 1,
-                  usage: addUsage(context.usage, response.usage),
-                  pending: toolCallsOf(response),
-                  decisions: {},
-                  results: {},
-                  text: textOf(response),
-                  steps: [...context.steps, { step: context.step + 1, response, toolResults: [] }],
-                };
-              }),
-            ],
-          },
+          onDone: [
+            {
+              guard: ({ context, event }) => context.final && event.output.calls.length > 0,
+              target: "failed",
+              actions: ["record", "refuseFinalToolCalls"],
+            },
+            {
+              guard: ({ context, event }) => undecided(context, event.output.calls),
+              target: "awaiting_approval",
+              actions: "record",
+            },
+            {
+              guard: ({ event }) => event.output.calls.length > 0,
+              target: "running_tools",
+              actions: "record",
+            },
+            {
+              guard: ({ event }) => event.output.parsed?.ok === true,
+              target: "done",
+              actions: [
+                "record",
+                assign({ output: ({ event }) => (event.output.parsed as { value: unknown }).value }),
+              ],
+            },
+            {
+              guard: ({ context }) => context.repairs < services.repairAttempts,
+              target: "calling_model",
+              reenter: true,
+              actions: [
+                "record",
+                ({ event }) =>
+                  services.remember({ role: "user", content: repairPrompt(issuesOf(event.output.parsed)) }),
+                assign({ repairs: ({ context }) => context.repairs + 1 }),
+              ],
+            },
+            {
+              target: "failed",
+              actions: [
+                "record",
+                assign({
+                  error: ({ event }) =>
+                    new StructuredOutputError(textOf(event.output.response), issuesOf(event.output.parsed)),
+                }),
+              ],
+            },
+          ],
           onError: { target: "failed", actions: assign({ error: ({ event }) => event.error }) },
         },
       },
-      deciding: {
-        always: [
-          {
-            guard: ({ context }) => context.pending.length > 0 && context.final,
-            target: "failed",
-            actions: "refuseFinalToolCalls",
-          },
-          { guard: "hasCalls", target: "approving" },
-          { target: "finishing" },
-        ],
-      },
-      approving: {
-        always: [{ guard: "awaitsApproval", target: "awaiting_approval" }, { target: "running_tools" }],
-      },
       awaiting_approval: {
         on: {
-          APPROVE: {
-            target: "approving",
-            actions: assign({
-              decisions: ({ context, event }) => ({
-                ...context.decisions,
-                [event.callId]: { approved: true },
-              }),
-            }),
-          },
-          REJECT: {
-            target: "approving",
-            actions: assign({
-              decisions: ({ context, event }) => ({
-                ...context.decisions,
-                [event.callId]: {
-                  approved: false,
-                  ...(event.reason !== undefined && { reason: event.reason }),
-                },
-              }),
-            }),
-          },
+          APPROVE: [
+            {
+              guard: ({ context, event }) => undecided(context, context.pending, event.callId),
+              actions: "decide",
+            },
+            { target: "running_tools", actions: "decide" },
+          ],
+          REJECT: [
+            {
+              guard: ({ context, event }) => undecided(context, context.pending, event.callId),
+              actions: "decide",
+            },
+            { target: "running_tools", actions: "decide" },
+          ],
         },
       },
       running_tools: {
@@ -215,7 +283,8 @@ export function createTurnMachine(services: TurnServices) {
           }
           enqueue.assign({ results: rejected });
         }),
-        always: { guard: "allResults", target: "tools_done" },
+        // after the last tool's result (or at once when every call was rejected)
+        always: { guard: "allResults", target: "calling_model", actions: "finishTools" },
         on: {
           "xstate.done.actor.*": {
             actions: assign({
@@ -226,58 +295,6 @@ export function createTurnMachine(services: TurnServices) {
             }),
           },
         },
-      },
-      tools_done: {
-        entry: [
-          ({ context }) =>
-            services.remember({
-              role: "tool",
-              content: context.pending.map((c) => context.results[c.id] as ToolResultBlock),
-            }),
-          assign(({ context }) => {
-            const results = context.pending.map((c) => context.results[c.id] as ToolResultBlock);
-            const steps = [...context.steps];
-            const last = steps[steps.length - 1] as StepInfo;
-            steps[steps.length - 1] = { ...last, toolResults: results };
-            const iterations = context.iterations + 1;
-            return {
-              steps,
-              iterations,
-              final: iterations >= services.maxToolIterations,
-              pending: [],
-              results: {},
-              decisions: {},
-            };
-          }),
-        ],
-        always: "calling_model",
-      },
-      finishing: {
-        // parse once; the outcome (JSON) decides the transition
-        entry: assign({
-          parsed: ({ context }) => parseStructuredOutput(context.text, services.outputSchema),
-        }),
-        always: [
-          {
-            guard: ({ context }) => context.parsed?.ok === true,
-            target: "done",
-            actions: assign({ output: ({ context }) => (context.parsed as { value: unknown }).value }),
-          },
-          {
-            guard: ({ context }) => context.repairs < services.repairAttempts,
-            target: "calling_model",
-            actions: [
-              ({ context }) => services.remember({ role: "user", content: repairPrompt(issuesOf(context)) }),
-              assign({ repairs: ({ context }) => context.repairs + 1 }),
-            ],
-          },
-          {
-            target: "failed",
-            actions: assign({
-              error: ({ context }) => new StructuredOutputError(context.text, issuesOf(context)),
-            }),
-          },
-        ],
       },
       done: { type: "final" },
       failed: { type: "final" },
