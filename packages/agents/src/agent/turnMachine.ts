@@ -187,6 +187,8 @@ export function createTurnMachine(services: TurnServices) {
       }),
     },
     guards: {
+      othersUndecided: ({ context, event }) =>
+        undecided(context, context.pending, (event as { callId?: string }).callId),
       allResults: ({ context }) => context.pending.every((c) => context.results[c.id] !== undefined),
     },
   }).createMachine({
@@ -249,19 +251,14 @@ export function createTurnMachine(services: TurnServices) {
         },
       },
       awaiting_approval: {
+        // a decision keeps the run paused until the last undecided call is decided
         on: {
           APPROVE: [
-            {
-              guard: ({ context, event }) => undecided(context, context.pending, event.callId),
-              actions: "decide",
-            },
+            { guard: "othersUndecided", actions: "decide" },
             { target: "running_tools", actions: "decide" },
           ],
           REJECT: [
-            {
-              guard: ({ context, event }) => undecided(context, context.pending, event.callId),
-              actions: "decide",
-            },
+            { guard: "othersUndecided", actions: "decide" },
             { target: "running_tools", actions: "decide" },
           ],
         },
