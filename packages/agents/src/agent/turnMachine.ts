@@ -58,8 +58,6 @@ export interface TurnContext {
   readonly usage: Usage;
   readonly text: string;
   readonly output: unknown;
-  /** The last reply parsed against the output schema. */
-  readonly parsed: ParseResult<unknown> | undefined;
   readonly error: unknown;
 }
 
@@ -96,7 +94,6 @@ const initialContext: TurnContext = {
   usage: ZERO_USAGE,
   text: "",
   output: undefined,
-  parsed: undefined,
   error: undefined,
 };
 
@@ -131,7 +128,7 @@ export function createTurnMachine(services: TurnServices) {
     actions: {
       /** Stores the reply in memory and its step in the context. */
       record: enqueueActions(({ context, event, enqueue }) => {
-        const { response, calls, parsed } = outcomeOf(event);
+        const { response, calls } = outcomeOf(event);
         services.remember({ role: "assistant", content: response.content });
         const step = context.step + 1;
         enqueue.assign({
@@ -141,7 +138,6 @@ export function createTurnMachine(services: TurnServices) {
           decisions: {},
           results: {},
           text: textOf(response),
-          parsed,
           steps: [...context.steps, { step, response, toolResults: [] }],
         });
       }),
