@@ -5,6 +5,7 @@ import {
   ConversationMemory,
   calculator,
   defineAgent,
+  generateSystemPrompt,
   type Message,
   OpenAIProvider,
   TokenCounter,
@@ -38,13 +39,17 @@ const tools = [
   },
 ];
 
+/** The agent's system prompt (no instructions, the calculator), so both sides send the same request. */
+const system = await generateSystemPrompt({}, [calculator.definition]);
+
 /** What the agent does, with the raw SDK: call, run the tool, call again, until the answer. */
 async function rawLoop(sdk: OpenAI, question: string): Promise<void> {
   const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [
+    { role: "system", content: system },
     { role: "user", content: question },
   ];
   for (let i = 0; i < 10; i++) {
-    const r = await sdk.chat.completions.create({ model: "gpt-4o", messages, tools });
+    const r = await sdk.chat.completions.create({ model: "gpt-4o", messages, tools, temperature: 0.9 });
     const msg = r.choices[0]?.message;
     if (!msg?.tool_calls?.length) return;
     messages.push(msg);
