@@ -126,10 +126,11 @@ export function createTurnMachine(services: TurnServices) {
       ),
     },
     actions: {
+      // memory writes are enqueued, not done while XState resolves the actions (which must stay pure)
       /** Stores the reply in memory and its step in the context. */
       record: enqueueActions(({ context, event, enqueue }) => {
         const { response, calls } = outcomeOf(event);
-        services.remember({ role: "assistant", content: response.content });
+        enqueue(() => services.remember({ role: "assistant", content: response.content }));
         const step = context.step + 1;
         enqueue.assign({
           step,
@@ -141,18 +142,16 @@ export function createTurnMachine(services: TurnServices) {
           steps: [...context.steps, { step, response, toolResults: [] }],
         });
       }),
-      refuseFinalToolCalls: assign(({ context }) => {
+      refuseFinalToolCalls: enqueueActions(({ context, enqueue }) => {
         // keep memory valid: every tool call needs a result, even a refused one
-        services.remember({
-          role: "tool",
-          content: context.pending.map((c) => ({
-            type: "tool_result" as const,
-            toolCallId: c.id,
-            content: "Tool calls are not allowed any more: give the final answer.",
-            isError: true,
-          })),
-        });
-        return { error: new MaxIterationsError(services.maxToolIterations) };
+        const content = context.pending.map((c) => ({
+          type: "tool_result" as const,
+          toolCallId: c.id,
+          content: "Tool calls are not allowed any more: give the final answer.",
+          isError: true,
+        }));
+        enqueue(() => services.remember({ role: "tool", content }));
+        enqueue.assign({ error: new MaxIterationsError(services.maxToolIterations) });
       }),
       decide: assign({
         decisions: ({ context, event }) => {
@@ -167,7 +166,7 @@ export function createTurnMachine(services: TurnServices) {
       /** Stores the results of the turn's calls, in call order, and counts the iteration. */
       finishTools: enqueueActions(({ context, enqueue }) => {
         const results = context.pending.map((c) => context.results[c.id] as ToolResultBlock);
-        services.remember({ role: "tool", content: results });
+        enqueue(() => services.remember({ role: "tool", content: results }));
         const steps = [...context.steps];
         const last = steps[steps.length - 1] as StepInfo;
         steps[steps.length - 1] = { ...last, toolResults: results };
