@@ -4,7 +4,7 @@
  * process; a run paused for approval can be persisted (`snapshot`) and resumed in another process.
  */
 import { type Clock, systemClock, type Telemetry } from "@normandy/runtime";
-import { type AnyActor, createActor } from "xstate";
+import type { AnyActor } from "xstate";
 import type { ZodType } from "zod";
 import { type BatchOptions, type BatchResult, processBatch } from "../batch/processBatch.js";
 import { type ContextStrategy, ContextWindowManager } from "../context/ContextWindowManager.js";
@@ -30,7 +30,13 @@ import type { AnyTool } from "../tools/defineTool.js";
 import { executeToolCall } from "../tools/executeTools.js";
 import { ToolRegistry } from "../tools/ToolRegistry.js";
 import { type AgentEvent, type AgentResult, AgentStateError } from "./events.js";
-import { createTurnMachine, type TurnContext, type TurnMachine } from "./turnMachine.js";
+import {
+  createTurnActor,
+  type TurnContext,
+  type TurnMachine,
+  type TurnServices,
+  turnMachine,
+} from "./turnMachine.js";
 
 /** How to define an agent. Defaults follow Normandy (temperature 0.9, 5 tool iterations). */
 export interface AgentDefinition<I, O> {
@@ -147,8 +153,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   readonly name: string;
   readonly memory: ConversationMemory;
   readonly tools: ToolRegistry;
-  /** The turn machine (for supervision and inspection). */
-  readonly machine: TurnMachine;
+  /** The turn machine, shared by all agents (for supervision and inspection). */
+  readonly machine: TurnMachine = turnMachine;
   readonly #def: AgentDefinition<I, O>;
   readonly #inputSchema: ZodType<unknown>;
   readonly #outputSchema: ZodType<unknown>;
@@ -161,6 +167,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   #startSize = 0;
   #runStarted = 0;
   #slots: Slots;
+  readonly #services: TurnServices;
 
   /** @param definition - the agent's definition. */
   constructor(definition: AgentDefinition<I, O>) {
@@ -186,7 +193,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
       ...(definition.contextWindowOf !== undefined && { contextWindowOf: definition.contextWindowOf }),
       summarizer: { provider: definition.provider, model: definition.model },
     });
-    this.machine = createTurnMachine({
+    this.#services = {
       maxToolIterations: definition.maxToolIterations ?? 5,
       repairAttempts: definition.repairAttempts ?? 2,
       outputSchema: this.#outputSchema,
@@ -194,7 +201,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
       runTool: (call, step, signal) => this.#runTool(call, step, signal),
       needsApproval: (call) => this.#needsApproval(call),
       remember: (message) => this.memory.add(message),
-    });
+    };
   }
 
   /** Whether a run is paused for approvals. */
@@ -229,7 +236,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     this.#startSize = this.memory.size;
     this.#runStarted = this.#clock.now();
     this.#telemetry("start", {}, {});
-    const actor = createActor(this.machine);
+    const actor = createTurnActor(this.#services);
     this.#actor = actor;
     actor.start();
     const result = this.#settle(actor, options);
@@ -290,9 +297,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     this.memory.replace(memory.entries());
     if (memory.currentTurnId !== undefined) this.memory.add();
     this.#actor =
-      snapshot.turn === undefined
-        ? undefined
-        : createActor(this.machine, { snapshot: snapshot.turn as never }).start();
+      snapshot.turn === undefined ? undefined : createTurnActor(this.#services, snapshot.turn).start();
   }
 
   /**
@@ -387,7 +392,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
           const ctx = snapshot.context as TurnContext;
           if (snapshot.value === "awaiting_approval") {
             const calls = ctx.pending.filter(
-              (c) => this.#needsApproval(c) && ctx.decisions[c.id] === undefined,
+              (c) => ctx.approvals.includes(c.id) && ctx.decisions[c.id] === undefined,
             );
             this.#emit({ type: "awaiting_approval", step: ctx.step, calls }); // before the callback is detached
             this.#telemetry("pause", {}, { calls: calls.map((c) => c.name) });
