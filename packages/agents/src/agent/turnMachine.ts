@@ -13,7 +13,6 @@
  * (the conversation lives in the agent's memory), so a run paused for approval can be persisted.
  */
 import {
-  type ActorOptions,
   type AnyActorRef,
   assign,
   createActor,
