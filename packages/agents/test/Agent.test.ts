@@ -154,6 +154,22 @@ for (const format of formats) {
       expect(result.steps[0]?.toolResults[0]?.content).toBe("Tool calculator failed: Division by zero");
     });
 
+    it("hands its services and its name to every tool", async () => {
+      const server = await serve([{ toolCalls: [{ name: "whoami", arguments: {} }] }, { text: "ok" }]);
+      const seen: unknown[] = [];
+      const whoami = defineTool({
+        name: "whoami",
+        description: "Reports its context.",
+        input: z.object({}),
+        run: (_input, ctx) => {
+          seen.push({ agent: ctx.agent, store: ctx.services.store });
+          return "noted";
+        },
+      });
+      await agentOn(server, { tools: [whoami], services: { store: "the-store" } }).run("who?");
+      expect(seen).toEqual([{ agent: "helper", store: "the-store" }]);
+    });
+
     it("stops calling tools after maxToolIterations: the final call forbids tools", async () => {
       const call = { toolCalls: [{ name: "calculator", arguments: { operation: "add", a: 1, b: 1 } }] };
       const server = await serve([call, call, { text: "Fine, it is 2." }]);

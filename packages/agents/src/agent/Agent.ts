@@ -83,6 +83,8 @@ export interface AgentDefinition<I, O> {
   readonly repairAttempts?: number;
   readonly clock?: Clock;
   readonly telemetry?: Telemetry;
+  /** Shared with every tool as `ctx.services` (e.g. a shared-context namespace, a database client). */
+  readonly services?: Readonly<Record<string, unknown>>;
 }
 
 /** Options of a run. */
@@ -559,6 +561,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
         ...(this.#def.toolTimeoutMs !== undefined && { timeoutMs: this.#def.toolTimeoutMs }),
         ...(this.#def.telemetry !== undefined && { telemetry: this.#def.telemetry }),
         metadata: { agent: this.name },
+        agent: this.name,
+        ...(this.#def.services !== undefined && { services: this.#def.services }),
       });
       this.#emit({ type: "tool_result", step, result });
       return result;

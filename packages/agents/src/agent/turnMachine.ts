@@ -12,14 +12,7 @@
  * preparing is not a state of its own either (an extra actor per step costs more than the rest). The context holds only JSON data
  * (the conversation lives in the agent's memory), so a run paused for approval can be persisted.
  */
-import {
-  type AnyActorRef,
-  assign,
-  createActor,
-  enqueueActions,
-  fromPromise,
-  setup,
-} from "xstate";
+import { type AnyActorRef, assign, createActor, enqueueActions, fromPromise, setup } from "xstate";
 import type { ModelResponse, ToolCallBlock, ToolResultBlock, Usage } from "../model/messages.js";
 import { addUsage, textOf, toolCallsOf, ZERO_USAGE } from "../model/messages.js";
 import {

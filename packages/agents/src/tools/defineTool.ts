@@ -11,6 +11,10 @@ export interface ToolContext {
   readonly signal: AbortSignal;
   /** The model's id for this call. */
   readonly toolCallId: string;
+  /** The calling agent's name (undefined when run outside an agent). */
+  readonly agent?: string;
+  /** What the agent's definition shares with its tools (a shared-context namespace, clients, ...). */
+  readonly services: Readonly<Record<string, unknown>>;
 }
 
 /** A tool definition, as given to {@link defineTool}. */

@@ -23,7 +23,13 @@ export interface ExecuteToolsOptions {
   readonly telemetry?: Telemetry;
   /** Added to telemetry metadata (e.g. the agent's name). */
   readonly metadata?: Readonly<Record<string, unknown>>;
+  /** The calling agent's name, for the tool's context. */
+  readonly agent?: string;
+  /** Handed to every tool as `ctx.services`. */
+  readonly services?: Readonly<Record<string, unknown>>;
 }
+
+const NO_SERVICES: Readonly<Record<string, unknown>> = Object.freeze({});
 
 /** The default per-call timeout. */
 export const DEFAULT_TOOL_TIMEOUT_MS = 30_000;
@@ -106,7 +112,12 @@ async function runCall(
     options.signal?.addEventListener("abort", onAbort, { once: true });
     let running: unknown;
     try {
-      running = tool.run(parsed.data as never, { signal: controller.signal, toolCallId: call.id });
+      running = tool.run(parsed.data as never, {
+        signal: controller.signal,
+        toolCallId: call.id,
+        services: options.services ?? NO_SERVICES,
+        ...(options.agent !== undefined && { agent: options.agent }),
+      });
     } catch (error) {
       finish(errorResult(call, `Tool ${call.name} failed: ${describe(error)}`));
       return;

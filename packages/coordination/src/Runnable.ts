@@ -1,0 +1,35 @@
+/**
+ * What orchestrators run: anything with an agent's `run` — an `Agent`, or an agent process's client —
+ * and the one way they turn a run into an answer (a paused run is an error, never a silent result).
+ */
+import type { AgentResult, RunResult } from "@normandy/agents";
+import { AgentPausedError } from "./errors.js";
+
+/** Something that runs like an agent. `Agent` and `AgentProcessClient` are runnables. */
+export interface Runnable<I = unknown, O = unknown> {
+  readonly name: string;
+  run(input?: I | string, options?: { readonly signal?: AbortSignal }): Promise<RunResult<O>>;
+}
+
+/**
+ * Runs a runnable to its result.
+ *
+ * @param runnable - the agent.
+ * @param input - its input.
+ * @param signal - cancels the run (its model and tool calls).
+ * @returns the run's result.
+ * @throws AgentPausedError when the run stops for approval; whatever the run throws.
+ */
+export async function runToResult<I, O>(
+  runnable: Runnable<I, O>,
+  input: I | string | undefined,
+  signal?: AbortSignal,
+): Promise<AgentResult<O>> {
+  const result = await runnable.run(input, signal === undefined ? {} : { signal });
+  if (result.status !== "done")
+    throw new AgentPausedError(
+      runnable.name,
+      result.calls.map((c) => c.name),
+    );
+  return result;
+}
