@@ -154,7 +154,7 @@ for (const format of formats) {
       expect(result.steps[0]?.toolResults[0]?.content).toBe("Tool calculator failed: Division by zero");
     });
 
-    it("hands its services and its name to every tool", async () => {
+    it("hands its services and its name to every tool, and reports each memory write", async () => {
       const server = await serve([{ toolCalls: [{ name: "whoami", arguments: {} }] }, { text: "ok" }]);
       const seen: unknown[] = [];
       const whoami = defineTool({
@@ -166,8 +166,12 @@ for (const format of formats) {
           return "noted";
         },
       });
-      await agentOn(server, { tools: [whoami], services: { store: "the-store" } }).run("who?");
+      const agent = agentOn(server, { tools: [whoami], services: { store: "the-store" } });
+      const sizes: number[] = [];
+      await agent.run("who?", { onCommit: () => sizes.push(agent.memory.size) });
       expect(seen).toEqual([{ agent: "helper", store: "the-store" }]);
+      // told after each write: the tool-call reply, its results, the answer
+      expect(sizes).toEqual([2, 3, 4]);
     });
 
     it("stops calling tools after maxToolIterations: the final call forbids tools", async () => {

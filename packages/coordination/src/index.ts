@@ -17,12 +17,47 @@ export {
   replyTo,
 } from "./AgentMessage.js";
 export {
+  type AgentCall,
+  type AgentCast,
+  type AgentProcessOptions,
+  type AgentReply,
+  type AgentReplyEvent,
+  type AgentStats,
+  agentProcessName,
+  defineAgentProcess,
+  errorPayload,
+} from "./AgentProcess.js";
+export {
+  AgentProcessClient,
+  type AgentProcessClientOptions,
+  type RequestOptions,
+} from "./AgentProcessClient.js";
+export {
+  type AgentChildOptions,
+  AgentSupervisor,
+  AgentSupervisorError,
+  type AgentSupervisorFlags,
+  agentChildSpec,
+  defineAgentSupervisor,
+} from "./AgentSupervisor.js";
+export {
+  AgentFailedError,
+  type AgentFailure,
   AgentPausedError,
+  AgentRunError,
   AgentTimeoutError,
+  AggregationFailedError,
+  AllAgentsFailedError,
   CancelledError,
   CoordinationError,
   type CoordinationErrorCode,
   InvalidMessageError,
+  ManagerFailedError,
+  NotCheckedOutError,
+  PoolExhaustedError,
+  PoolStoppedError,
+  QuorumNotReachedError,
+  UnknownWorkerError,
 } from "./errors.js";
 export {
   type Orchestration,

@@ -11,7 +11,9 @@ export type DeadLetterReason =
   /** the recipient has no handler for it (a server without `handleInfo`, a supervisor) */
   | "unexpected"
   /** a reply arrived after its call had timed out or its caller was gone */
-  | "late_reply";
+  | "late_reply"
+  /** the recipient rejected it as invalid (e.g. a payload that fails its schema) */
+  | "invalid";
 
 /** A message that reached no handler. */
 export interface DeadLetter {

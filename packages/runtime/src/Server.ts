@@ -191,6 +191,8 @@ export interface ServerContext {
   trapExit(on: boolean): void;
   /** Sends an exit signal to another process (`"kill"` cannot be trapped). */
   exit(target: string, reason: ExitReason | "kill"): void;
+  /** Records a message this process rejects (e.g. it fails validation) as a dead letter, reason `invalid`. */
+  reject(message: unknown): void;
 }
 
 /** Bounded-mailbox settings. */

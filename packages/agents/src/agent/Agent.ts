@@ -92,6 +92,11 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   /** Receives the run's events as they happen (the model call is then streamed). */
   readonly onEvent?: (event: AgentEvent) => void;
+  /**
+   * Called each time the run has added messages to memory (a model reply, a step's tool results), so a
+   * durable process can persist the conversation after every completed step.
+   */
+  readonly onCommit?: () => void;
 }
 
 /** A run that waits for approvals of tool calls. */
@@ -158,7 +163,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   /** The turn machine, shared by all agents (for supervision and inspection). */
   readonly machine: TurnMachine = turnMachine;
   readonly #def: AgentDefinition<I, O>;
-  readonly #inputSchema: ZodType<unknown>;
+  /** The input schema (a process validates message payloads with it before queueing a run). */
+  readonly inputSchema: ZodType<unknown>;
   readonly #outputSchema: ZodType<unknown>;
   readonly #windows: ContextWindowManager;
   readonly #counter: TokenCounter;
@@ -166,6 +172,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   readonly #spec: PromptSpecification;
   #actor: AnyActor | undefined;
   #onEvent: ((event: AgentEvent) => void) | undefined;
+  #onCommit: (() => void) | undefined;
   #startSize = 0;
   #runStarted = 0;
   #slots: Slots;
@@ -179,7 +186,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
       definition.maxMessages === undefined ? {} : { maxMessages: definition.maxMessages },
     );
     this.tools = new ToolRegistry(definition.tools ?? []);
-    this.#inputSchema = definition.inputSchema ?? DefaultInputSchema;
+    this.inputSchema = definition.inputSchema ?? DefaultInputSchema;
     this.#outputSchema = definition.outputSchema ?? DefaultOutputSchema;
     this.#clock = definition.clock ?? systemClock;
     this.#slots = new Slots(definition.toolConcurrency ?? 8);
@@ -202,7 +209,10 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
       callModel: (step, final, signal) => this.#callModel(step, final, signal),
       runTool: (call, step, signal) => this.#runTool(call, step, signal),
       needsApproval: (call) => this.#needsApproval(call),
-      remember: (message) => this.memory.add(message),
+      remember: (message) => {
+        this.memory.add(message);
+        this.#onCommit?.();
+      },
     };
   }
 
@@ -230,7 +240,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
         ),
       );
     if (input !== undefined) {
-      const parsed = this.#inputSchema.safeParse(typeof input === "string" ? { chat_message: input } : input);
+      const parsed = this.inputSchema.safeParse(typeof input === "string" ? { chat_message: input } : input);
       if (!parsed.success) return Promise.reject(parsed.error); // before any call, and never a sync throw
       this.memory.initializeTurn();
       this.memory.add({ role: "user", content: userText(parsed.data) });
@@ -375,12 +385,14 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
 
   #settle(actor: AnyActor, options: RunOptions): Promise<RunResult<O>> {
     this.#onEvent = options.onEvent;
+    this.#onCommit = options.onCommit;
     return new Promise<RunResult<O>>((resolve, reject) => {
       const signal = options.signal;
       const finish = () => {
         sub.unsubscribe();
         signal?.removeEventListener("abort", onAbort);
         this.#onEvent = undefined;
+        this.#onCommit = undefined;
       };
       const onAbort = () => {
         this.#telemetry("exception", {}, { error: new AgentAbortedError(signal?.reason) });

@@ -89,6 +89,10 @@ export class Context implements ServerContext {
     this.#proc.trapping = on;
   }
 
+  reject(message: unknown): void {
+    this.#proc.kernel.deadLetter(this.self, message, "invalid");
+  }
+
   exit(target: string, reason: ExitReason | "kill"): void {
     this.#proc.kernel.exit(target, reason, this.#proc);
   }
