@@ -2,11 +2,12 @@
 // bench/results/latest.json. Benchmarks are not tests and do not run in CI.
 
 import { agents } from "./agents.js";
+import { coordination } from "./coordination.js";
 import { type Group, type Metric, report } from "./harness.js";
 import { providers } from "./providers.js";
 import { runtime } from "./runtime.js";
 
-const groups: Record<string, Group> = { runtime, providers, agents };
+const groups: Record<string, Group> = { runtime, providers, agents, coordination };
 
 const wanted = process.argv[2];
 if (wanted !== undefined && !(wanted in groups)) {

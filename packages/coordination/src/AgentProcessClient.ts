@@ -187,8 +187,14 @@ export class AgentProcessClient<I = { chat_message: string }, O = { chat_message
   }
 
   /** The conversation, as `ConversationMemory.dump()` JSON. */
-  memory(): Promise<string> {
-    return this.#system.call(this.address, { type: "memory" } satisfies AgentCall) as Promise<string>;
+  async memory(): Promise<string> {
+    const dump = await this.#system.call(this.address, { type: "memory" } satisfies AgentCall);
+    if (typeof dump !== "string")
+      throw new AgentRunError(this.name, {
+        code: "unsupported",
+        message: "the process keeps no conversation",
+      });
+    return dump;
   }
 
   /**

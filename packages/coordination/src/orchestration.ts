@@ -59,8 +59,8 @@ export function startOrchestration<I, R>(
   });
   const stop = (reason?: unknown) => {
     if (actor.getSnapshot().status !== "active") return;
+    cancel(new CancelledError(reason)); // first: a stopped actor's promise resolves with undefined
     actor.stop();
-    cancel(new CancelledError(reason));
   };
   const signal = options.signal;
   const onAbort = () => stop(signal?.reason);

@@ -1,0 +1,184 @@
+/**
+ * How an orchestrator runs one agent: under a concurrency limit, one run per agent at a time (an agent
+ * holds one conversation and refuses overlapping runs), within an optional time limit that fails only
+ * that run, and cancellable — each way of ending aborts the run's own signal, so its model and tool
+ * calls (and their HTTP requests) stop with it.
+ */
+import type { AgentResult } from "@normandy/agents";
+import type { Clock, TimerHandle } from "@normandy/runtime";
+import { AgentTimeoutError, CancelledError } from "../errors.js";
+import { type Runnable, runToResult } from "../Runnable.js";
+
+/** A counting semaphore; waiters are served in arrival order and leave the queue when their signal aborts. */
+export class Semaphore {
+  #free: number;
+  readonly #waiting: Array<() => void> = [];
+
+  /** @param permits - how many holders at once (an integer ≥ 1). */
+  constructor(permits: number) {
+    this.#free = permits;
+  }
+
+  /**
+   * Takes a permit.
+   *
+   * @param signal - abandons the wait.
+   * @returns the release function (idempotent).
+   * @throws CancelledError when the signal aborts first.
+   */
+  acquire(signal: AbortSignal): Promise<() => void> {
+    if (signal.aborted) return Promise.reject(new CancelledError(signal.reason));
+    if (this.#free > 0) {
+      this.#free--;
+      return Promise.resolve(this.#releaser());
+    }
+    return new Promise((resolve, reject) => {
+      const grant = () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(this.#releaser());
+      };
+      const onAbort = () => {
+        const at = this.#waiting.indexOf(grant);
+        if (at >= 0) this.#waiting.splice(at, 1);
+        reject(new CancelledError(signal.reason));
+      };
+      this.#waiting.push(grant);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  #releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiting.shift();
+      if (next)
+        next(); // the permit passes straight to the next waiter
+      else this.#free++;
+    };
+  }
+}
+
+/** One lock per runnable, shared by every orchestration of the process. */
+const locks = new WeakMap<object, Semaphore>();
+
+function lockOf(runnable: object): Semaphore {
+  let lock = locks.get(runnable);
+  if (lock === undefined) {
+    lock = new Semaphore(1);
+    locks.set(runnable, lock);
+  }
+  return lock;
+}
+
+/** The limits of one agent step. */
+export interface StepLimits {
+  /** Cancels the step (a {@link CancelledError}). */
+  readonly signal: AbortSignal;
+  /** The clock of the time limit. */
+  readonly clock: Clock;
+  /** Fails only this step with an {@link AgentTimeoutError} (counted from the run's start, not its wait). */
+  readonly timeoutMs?: number;
+  /** The orchestration's concurrency limit. */
+  readonly slots?: Semaphore;
+}
+
+/**
+ * Runs one agent to its result within the limits.
+ *
+ * @param id - the step's id (named by a timeout error).
+ * @param runnable - the agent.
+ * @param input - its input.
+ * @param limits - signal, clock, time limit, concurrency limit.
+ * @returns the run's result.
+ * @throws CancelledError when the signal aborts; AgentTimeoutError; whatever the run throws.
+ */
+export async function runStep(
+  id: string,
+  runnable: Runnable<unknown, unknown>,
+  input: unknown,
+  limits: StepLimits,
+): Promise<AgentResult<unknown>> {
+  const { signal, clock, timeoutMs, slots } = limits;
+  const releaseLock = await lockOf(runnable).acquire(signal);
+  let releaseSlot: (() => void) | undefined;
+  try {
+    releaseSlot = await slots?.acquire(signal);
+  } catch (error) {
+    releaseLock();
+    throw error;
+  }
+  const controller = new AbortController();
+  // The agent stays locked until its run has really ended, even when the step gave up on it earlier.
+  const run = runToResult(runnable, input, controller.signal);
+  run.then(releaseLock, releaseLock);
+  let timer: TimerHandle | undefined;
+  let onAbort = () => {};
+  try {
+    return await new Promise<AgentResult<unknown>>((resolve, reject) => {
+      onAbort = () => {
+        controller.abort(signal.reason);
+        reject(new CancelledError(signal.reason));
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+      if (timeoutMs !== undefined)
+        timer = clock.setTimeout(() => {
+          const error = new AgentTimeoutError(id, timeoutMs);
+          controller.abort(error);
+          reject(error);
+        }, timeoutMs);
+      run.then(resolve, (error: unknown) =>
+        reject(signal.aborted ? new CancelledError(signal.reason) : error),
+      );
+    });
+  } finally {
+    if (timer !== undefined) clock.clearTimeout(timer);
+    signal.removeEventListener("abort", onAbort);
+    releaseSlot?.();
+  }
+}
+
+/**
+ * Checks a concurrency limit.
+ *
+ * @param value - the limit.
+ * @param name - the option's name, for the message.
+ * @returns the limit.
+ * @throws RangeError unless it is an integer ≥ 1.
+ */
+export function checkConcurrency(value: number, name = "maxConcurrency"): number {
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be an integer >= 1`);
+  return value;
+}
+
+/**
+ * Checks a time limit.
+ *
+ * @param value - the limit, or undefined for none.
+ * @param name - the option's name, for the message.
+ * @returns the limit.
+ * @throws RangeError unless it is a finite number > 0.
+ */
+export function checkTimeout(value: number | undefined, name = "timeoutMs"): number | undefined {
+  if (value !== undefined && !(Number.isFinite(value) && value > 0))
+    throw new RangeError(`${name} must be a finite number > 0`);
+  return value;
+}
+
+/**
+ * The text of an agent's answer: its output's `chat_message` when it has one, else the model's text.
+ *
+ * @param result - the run's result.
+ * @returns the text.
+ */
+export function answerText(result: AgentResult<unknown>): string {
+  const output = result.output as { chat_message?: unknown } | null | undefined;
+  return typeof output === "object" && output !== null && typeof output.chat_message === "string"
+    ? output.chat_message
+    : result.text;
+}
+
+/** A signal that never aborts, for runs started without one. */
+export const NEVER: AbortSignal = new AbortController().signal;
