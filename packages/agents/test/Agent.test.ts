@@ -154,6 +154,24 @@ for (const format of formats) {
       expect(result.steps[0]?.toolResults[0]?.content).toBe("Tool calculator failed: Division by zero");
     });
 
+    it("fails the run with the error of an event callback that throws", async () => {
+      const server = await serve([
+        { toolCalls: [{ name: "calculator", arguments: { operation: "add", a: 1, b: 2 } }] },
+      ]);
+      const agent = agentOn(server);
+      const failing = (type: string) => (event: AgentEvent) => {
+        if (event.type === type) throw new Error(`observer of ${type} failed`);
+      };
+      await expect(agent.run("1+2", { onEvent: failing("tool_result") })).rejects.toThrow(
+        "observer of tool_result failed",
+      );
+      server.append({ text: "ok" });
+      agent.resetMemory();
+      await expect(agent.run("again", { onEvent: failing("step_start") })).rejects.toThrow(
+        "observer of step_start failed",
+      );
+    });
+
     it("hands its services and its name to every tool, and reports each memory write", async () => {
       const server = await serve([{ toolCalls: [{ name: "whoami", arguments: {} }] }, { text: "ok" }]);
       const seen: unknown[] = [];

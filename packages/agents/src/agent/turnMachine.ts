@@ -4,15 +4,19 @@
  * `idle → calling_model → (running_tools | awaiting_approval → running_tools) → calling_model …
  *  → done | failed`
  *
- * The model call is an invoked actor that first fits the context and builds the system prompt (so both
- * happen before every call, under the same abort signal), and every tool call a spawned child actor,
- * so stopping the run aborts the HTTP request and the tools, and the inspector shows where the agent is.
- * The machine has no transient states (each eventless microstep costs as much as a state change), so
- * the reply's outcome — tools, approval, a valid answer, a repair — is decided on the call's done event;
- * preparing is not a state of its own either (an extra actor per step costs more than the rest). The context holds only JSON data
- * (the conversation lives in the agent's memory), so a run paused for approval can be persisted.
+ * The model and tool calls are made by one invoked `calls` actor per run: entering `calling_model` sends
+ * it `CALL_MODEL` (it fits the context, builds the system prompt and calls the model, so both happen
+ * before every call under the run's abort signal), entering `running_tools` sends one `RUN_TOOL` per
+ * call (they run in parallel), and it answers with `MODEL_DONE` / `TOOL_DONE`, or `CALL_ERROR`. Stopping
+ * the run stops it, which aborts the HTTP request and the tools; the inspector shows the turn's state
+ * and every request and answer as events. (An XState actor per call, as first built, cost ~40% more
+ * per run than this — measured with `_prof`-style runs against an in-process provider — for no
+ * behaviour the single actor lacks.) The machine has no transient states (each eventless microstep
+ * costs as much as a state change), so the reply's outcome — tools, approval, a valid answer, a
+ * repair — is decided on `MODEL_DONE`. The context holds only JSON data (the conversation lives in the
+ * agent's memory), so a run paused for approval can be persisted.
  */
-import { type AnyActorRef, assign, createActor, enqueueActions, fromPromise, setup } from "xstate";
+import { type AnyActorRef, assign, createActor, enqueueActions, fromCallback, sendTo, setup } from "xstate";
 import type { ModelResponse, ToolCallBlock, ToolResultBlock, Usage } from "../model/messages.js";
 import { addUsage, textOf, toolCallsOf, ZERO_USAGE } from "../model/messages.js";
 import {
@@ -77,8 +81,17 @@ interface TurnInput {
   readonly repairAttempts: number;
 }
 
-/** A spawned tool actor finished (XState's done event for `tool:<call id>`). */
-type ToolDone = { readonly type: `xstate.done.actor.${string}`; readonly output: ToolResultBlock };
+/** What the calls actor reports back. */
+type CallEvent =
+  | { readonly type: "MODEL_DONE"; readonly output: ModelOutcome }
+  /** A model call failed, or a tool call threw where it should not (an event callback). */
+  | { readonly type: "CALL_ERROR"; readonly error: unknown }
+  | { readonly type: "TOOL_DONE"; readonly output: ToolResultBlock };
+
+/** What the machine asks of the calls actor. */
+type CallRequest =
+  | { readonly type: "CALL_MODEL"; readonly step: number; readonly final: boolean }
+  | { readonly type: "RUN_TOOL"; readonly call: ToolCallBlock; readonly step: number };
 
 /** What the model-call actor hands back: the reply, and when it has no tool calls, its parse. */
 interface ModelOutcome {
@@ -89,7 +102,7 @@ interface ModelOutcome {
   readonly parsed: ParseResult<unknown> | undefined;
 }
 
-/** The model-call actor's done event (named actions see the machine's event union, hence the cast). */
+/** The model call's outcome event (named actions see the machine's event union, hence the cast). */
 function outcomeOf(event: unknown): ModelOutcome {
   return (event as { output: ModelOutcome }).output;
 }
@@ -115,11 +128,11 @@ function issuesOf(parsed: ParseResult<unknown> | undefined): string {
 }
 
 // One machine for every agent (building a machine costs more than a run, and a thousand copies cost
-// memory): each turn actor's services are bound to it here, and reach the call actors through their input.
-const bound = new WeakMap<AnyActorRef, TurnServices>();
+// memory): each turn's services are bound to its actor system, which the turn and its calls actor share.
+const bound = new WeakMap<object, TurnServices>();
 
 function servicesOf(self: AnyActorRef): TurnServices {
-  return bound.get(self) as TurnServices;
+  return bound.get(self.system) as TurnServices;
 }
 
 /** Whether a call other than `except` still waits for a decision. */
@@ -129,23 +142,39 @@ function undecided(context: TurnContext, approvals: readonly string[], except?: 
 
 /** The turn machine, shared by all agents; start it with {@link createTurnActor}. */
 export const turnMachine = setup({
-  types: {} as { context: TurnContext; events: TurnEvent | ToolDone; input: TurnInput },
+  types: {} as { context: TurnContext; events: TurnEvent | CallEvent; input: TurnInput },
   actors: {
-    callModel: fromPromise<ModelOutcome, { step: number; final: boolean; services: TurnServices }>(
-      async ({ input, signal }) => {
-        const { services } = input;
-        const response = await services.callModel(input.step, input.final, signal);
-        const calls = toolCallsOf(response);
-        const approvals = calls.filter((c) => services.needsApproval(c)).map((c) => c.id);
-        // parsed here, once: the done event's guards then decide between done, repair and failure
-        const parsed =
-          calls.length === 0 ? parseStructuredOutput(textOf(response), services.outputSchema) : undefined;
-        return { response, calls, approvals, parsed };
-      },
-    ),
-    runTool: fromPromise<ToolResultBlock, { call: ToolCallBlock; step: number; services: TurnServices }>(
-      ({ input, signal }) => input.services.runTool(input.call, input.step, signal),
-    ),
+    // One actor per run makes the model and tool calls (an XState actor per call cost more than the
+    // calls' own work): it runs each request it receives under the run's abort signal and sends the
+    // outcome back. Stopping the run stops it, which aborts the HTTP request and the tools in flight.
+    calls: fromCallback<CallRequest>(({ self, sendBack, receive }) => {
+      const services = servicesOf(self);
+      const controller = new AbortController();
+      const signal = controller.signal;
+      receive((request) => {
+        if (request.type === "CALL_MODEL") {
+          services.callModel(request.step, request.final, signal).then(
+            (response) => {
+              const calls = toolCallsOf(response);
+              const approvals = calls.filter((c) => services.needsApproval(c)).map((c) => c.id);
+              // parsed here, once: the guards then decide between done, repair and failure
+              const parsed =
+                calls.length === 0
+                  ? parseStructuredOutput(textOf(response), services.outputSchema)
+                  : undefined;
+              sendBack({ type: "MODEL_DONE", output: { response, calls, approvals, parsed } });
+            },
+            (error: unknown) => sendBack({ type: "CALL_ERROR", error }),
+          );
+        } else {
+          services.runTool(request.call, request.step, signal).then(
+            (output) => sendBack({ type: "TOOL_DONE", output }),
+            (error: unknown) => sendBack({ type: "CALL_ERROR", error }),
+          );
+        }
+      });
+      return () => controller.abort(new Error("the agent run was stopped"));
+    }),
   },
   actions: {
     // memory writes are enqueued, not done while XState resolves the actions (which must stay pure)
@@ -213,18 +242,19 @@ export const turnMachine = setup({
 }).createMachine({
   id: "agent-turn",
   context: ({ input }) => ({ ...initialContext, ...input }),
+  invoke: { id: "calls", src: "calls" },
+  on: { CALL_ERROR: { target: ".failed", actions: assign({ error: ({ event }) => event.error }) } },
   initial: "idle",
   states: {
     idle: { on: { RUN: "calling_model" } },
     calling_model: {
-      invoke: {
-        src: "callModel",
-        input: ({ context, self }) => ({
-          step: context.step + 1,
-          final: context.final,
-          services: servicesOf(self),
-        }),
-        onDone: [
+      entry: sendTo("calls", ({ context }) => ({
+        type: "CALL_MODEL" as const,
+        step: context.step + 1,
+        final: context.final,
+      })),
+      on: {
+        MODEL_DONE: [
           {
             guard: ({ context, event }) => context.final && event.output.calls.length > 0,
             target: "failed",
@@ -273,7 +303,6 @@ export const turnMachine = setup({
             ],
           },
         ],
-        onError: { target: "failed", actions: assign({ error: ({ event }) => event.error }) },
       },
     },
     awaiting_approval: {
@@ -290,7 +319,7 @@ export const turnMachine = setup({
       },
     },
     running_tools: {
-      entry: enqueueActions(({ context, enqueue, self }) => {
+      entry: enqueueActions(({ context, enqueue }) => {
         const rejected: Record<string, ToolResultBlock> = {};
         for (const call of context.pending) {
           const decision = context.decisions[call.id];
@@ -301,18 +330,14 @@ export const turnMachine = setup({
               content: `The user rejected this call${decision.reason ? `: ${decision.reason}` : "."}`,
               isError: true,
             };
-          } else
-            enqueue.spawnChild("runTool", {
-              id: `tool:${call.id}`,
-              input: { call, step: context.step, services: servicesOf(self) },
-            });
+          } else enqueue.sendTo("calls", { type: "RUN_TOOL" as const, call, step: context.step });
         }
         enqueue.assign({ results: rejected });
       }),
       // after the last tool's result (or at once when every call was rejected)
       always: { guard: "allResults", target: "calling_model", actions: "finishTools" },
       on: {
-        "xstate.done.actor.*": {
+        TOOL_DONE: {
           actions: assign({
             results: ({ context, event }) => ({
               ...context.results,
@@ -343,6 +368,6 @@ export function createTurnActor(services: TurnServices, snapshot?: unknown) {
     turnMachine,
     snapshot === undefined ? { input } : { input, snapshot: snapshot as never },
   );
-  bound.set(actor, services);
+  bound.set(actor.system, services);
   return actor;
 }
