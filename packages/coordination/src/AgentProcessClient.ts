@@ -45,6 +45,8 @@ export interface AgentProcessClientOptions {
   readonly from?: string;
   /** Default reply timeout (default 60,000 ms, the original's). */
   readonly timeoutMs?: number;
+  /** Whether requests are idempotent unless a request says otherwise (default false). */
+  readonly idempotent?: boolean;
 }
 
 /** How long a redelivery waits for the restarted process to register. */
@@ -61,6 +63,7 @@ export class AgentProcessClient<I = { chat_message: string }, O = { chat_message
   readonly #system: ActorSystem;
   readonly #from: string;
   readonly #timeoutMs: number;
+  readonly #idempotent: boolean;
 
   /**
    * @param system - the actor system the process runs in.
@@ -73,6 +76,7 @@ export class AgentProcessClient<I = { chat_message: string }, O = { chat_message
     this.address = agentProcessName(id);
     this.#from = options.from ?? "client";
     this.#timeoutMs = options.timeoutMs ?? 60_000;
+    this.#idempotent = options.idempotent ?? false;
   }
 
   /**
@@ -105,7 +109,10 @@ export class AgentProcessClient<I = { chat_message: string }, O = { chat_message
         try {
           reply = await this.#call({ type: "request", message }, timeoutMs);
         } catch (error) {
-          if (!(options.idempotent === true && error instanceof CallExitError) || signal?.aborted)
+          if (
+            !((options.idempotent ?? this.#idempotent) && error instanceof CallExitError) ||
+            signal?.aborted
+          )
             throw error;
           await this.#whenBack(pid);
           reply = await this.#call({ type: "request", message }, timeoutMs);
