@@ -390,7 +390,11 @@ describe("agent telemetry and validation", () => {
     ]);
     const telemetry = new Telemetry(new ManualClock());
     const names: string[] = [];
-    telemetry.attach("t", "*", (name) => names.push(name.slice(1).join(".")));
+    const ids = new Set<string>();
+    telemetry.attach("t", "*", (name, _m, meta) => {
+      names.push(name.slice(1).join("."));
+      ids.add(JSON.stringify([meta.agent, meta.runId, meta.conversationId, meta.turnId]));
+    });
     const agent: Agent<{ question: string }> = defineAgent({
       name: "typed",
       provider: new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL }),
@@ -413,6 +417,12 @@ describe("agent telemetry and validation", () => {
       "agent.model_call.stop",
       "agent.run.stop",
     ]);
+    // every event of the run carries the same correlation ids
+    expect(ids.size).toBe(1);
+    const [only] = [...ids].map((s) => JSON.parse(s) as string[]);
+    expect(only?.[0]).toBe("typed");
+    expect(only?.[1]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(only?.slice(2)).toEqual([agent.memory.conversationId, agent.memory.currentTurnId]);
     expect(agent.memory.messages()[0]).toEqual({ role: "user", content: '{"question":"1+1"}' });
     agent.resetMemory();
     expect(agent.memory.size).toBe(0);

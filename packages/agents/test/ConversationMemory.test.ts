@@ -69,6 +69,18 @@ describe("ConversationMemory", () => {
     expect(() => new ConversationMemory({ maxMessages: -1 })).toThrow(RangeError);
   });
 
+  it("has a conversation id that survives dump and load and changes when cleared", () => {
+    const memory = new ConversationMemory();
+    memory.add({ role: "user", content: "hi" });
+    const id = memory.conversationId;
+    expect(ConversationMemory.load(memory.dump()).conversationId).toBe(id);
+    const legacy = JSON.parse(memory.dump()) as Record<string, unknown>;
+    delete legacy.conversationId;
+    expect(ConversationMemory.load(JSON.stringify(legacy)).conversationId).not.toBe(id);
+    memory.clear();
+    expect(memory.conversationId).not.toBe(id);
+  });
+
   it("keeps the newest messages, moving the cut past a tool call's results", () => {
     const memory = new ConversationMemory({ maxMessages: 3, newId: ids });
     memory.add(user("q"), calls("a", "b"), results("a"), results("b"), {

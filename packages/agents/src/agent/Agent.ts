@@ -176,6 +176,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   #startSize = 0;
   #runStarted = 0;
   #slots: Slots;
+  /** The current run's id (an approval resumes the same run). */
+  #runId = "";
   readonly #services: TurnServices;
 
   /** @param definition - the agent's definition. */
@@ -247,6 +249,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     }
     this.#startSize = this.memory.size;
     this.#runStarted = this.#clock.now();
+    this.#runId = crypto.randomUUID();
     this.#telemetry("start", {}, {});
     const actor = createTurnActor(this.#services);
     this.#actor = actor;
@@ -469,8 +472,18 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     telemetry.emit(
       ["normandy", "agent", "run", phase],
       { ...duration, ...measurements },
-      { agent: this.name, model: this.#def.model, provider: this.#def.provider.name, ...metadata },
+      { ...this.#ids(), model: this.#def.model, provider: this.#def.provider.name, ...metadata },
     );
+  }
+
+  /** The correlation ids every telemetry event of a run carries. */
+  #ids(): { agent: string; runId: string; conversationId: string; turnId: string | undefined } {
+    return {
+      agent: this.name,
+      runId: this.#runId,
+      conversationId: this.memory.conversationId,
+      turnId: this.memory.currentTurnId,
+    };
   }
 
   #emit(event: AgentEvent): void {
@@ -516,7 +529,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     };
     this.#emit({ type: "step_start", step });
     const telemetry = def.telemetry;
-    const meta = { agent: this.name, model: def.model, provider: def.provider.name, step };
+    const meta = { ...this.#ids(), model: def.model, provider: def.provider.name, step };
     const started = this.#clock.now();
     if (telemetry?.active) telemetry.emit(["normandy", "agent", "model_call", "start"], {}, meta);
     let response: ModelResponse;
@@ -572,7 +585,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
         clock: this.#clock,
         ...(this.#def.toolTimeoutMs !== undefined && { timeoutMs: this.#def.toolTimeoutMs }),
         ...(this.#def.telemetry !== undefined && { telemetry: this.#def.telemetry }),
-        metadata: { agent: this.name },
+        metadata: this.#ids(),
         agent: this.name,
         ...(this.#def.services !== undefined && { services: this.#def.services }),
       });

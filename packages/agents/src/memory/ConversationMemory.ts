@@ -17,6 +17,8 @@ export interface MemoryDump {
   readonly version: 1;
   readonly maxMessages: number | undefined;
   readonly currentTurnId: string | undefined;
+  /** Absent in dumps written before conversation ids existed (a new id is made on load). */
+  readonly conversationId?: string;
   readonly entries: readonly MemoryEntry[];
 }
 
@@ -67,6 +69,7 @@ export class ConversationMemory {
   #entries: MemoryEntry[] = [];
   #messages: Message[] = [];
   #currentTurnId: string | undefined;
+  #conversationId: string;
 
   /** @param options - max messages and the id maker. */
   constructor(options: MemoryOptions = {}) {
@@ -76,6 +79,12 @@ export class ConversationMemory {
     }
     this.maxMessages = max;
     this.#newId = options.newId ?? (() => crypto.randomUUID());
+    this.#conversationId = this.#newId();
+  }
+
+  /** The conversation's id (for logs and traces): kept by `dump`/`load`, new after `clear`. */
+  get conversationId(): string {
+    return this.#conversationId;
   }
 
   /** The id of the current turn, if one was started. */
@@ -150,6 +159,7 @@ export class ConversationMemory {
   clear(): void {
     this.#set([]);
     this.#currentTurnId = undefined;
+    this.#conversationId = this.#newId();
   }
 
   /**
@@ -162,6 +172,7 @@ export class ConversationMemory {
       version: 1,
       maxMessages: this.maxMessages,
       currentTurnId: this.#currentTurnId,
+      conversationId: this.#conversationId,
       entries: this.#entries,
     };
     return JSON.stringify(dump);
@@ -196,6 +207,7 @@ export class ConversationMemory {
     });
     memory.#set([...d.entries]);
     memory.#currentTurnId = d.currentTurnId ?? undefined;
+    if (typeof d.conversationId === "string") memory.#conversationId = d.conversationId;
     return memory;
   }
 
