@@ -18,6 +18,7 @@ export default defineConfig({
         "packages/runtime/src/**": { lines: 90, branches: 90 },
         "packages/agents/src/**": { lines: 90, branches: 90 },
         "packages/testing/src/**": { lines: 90, branches: 90 },
+        "packages/coordination/src/**": { lines: 90, branches: 90 },
       },
     },
   },

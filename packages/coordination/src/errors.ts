@@ -346,8 +346,6 @@ export class InvalidWorkflowError extends CoordinationError {
 /** A short rendering of an exit reason for WorkflowInterruptedError's message. */
 function describeReason(reason: unknown): string {
   if (typeof reason === "string") return reason;
-  const error = (reason as { error?: unknown } | null)?.error;
-  if (error instanceof Error) return `crash: ${error.name}: ${error.message}`;
   try {
     return JSON.stringify(reason) ?? String(reason);
   } catch {

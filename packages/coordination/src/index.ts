@@ -147,3 +147,35 @@ export {
   some,
   someLogic,
 } from "./reactive.js";
+export {
+  type AgentLogicOptions,
+  type AgentSource,
+  agentLogic,
+  type StepRetry,
+} from "./workflow/agentLogic.js";
+export {
+  type AgentStep,
+  type ApprovalDecision,
+  type ApprovalEvent,
+  type ApprovalOptions,
+  type Branches,
+  type GroupOptions,
+  type StepContext,
+  type StepInput,
+  type StepResult,
+  WorkflowBuilder,
+  type WorkflowContext,
+  type WorkflowEvent,
+  type WorkflowMachine,
+  workflow,
+} from "./workflow/builder.js";
+export {
+  runWorkflow,
+  startWorkflow,
+  type WorkflowChildOptions,
+  type WorkflowHandle,
+  type WorkflowLogicOptions,
+  type WorkflowOptions,
+  workflowChild,
+  workflowLogic,
+} from "./workflow/workflow.js";
