@@ -89,7 +89,7 @@ export class AgentSupervisorError extends CoordinationError {
    * @param message - what was asked.
    */
   constructor(reason: SupervisorError["error"] | "start_failed", message: string) {
-    super("not_found", `${message}: ${reason}`);
+    super(reason === "not_found" ? "not_found" : "supervisor_error", `${message}: ${reason}`);
     this.name = "AgentSupervisorError";
     this.reason = reason;
   }
@@ -155,7 +155,8 @@ export class AgentSupervisor {
   }
 
   /**
-   * Stops an agent and forgets it (it is not restarted; its snapshot is removed by the normal exit).
+   * Stops an agent and removes it from the supervisor (it is not restarted). Its snapshot is kept:
+   * starting an agent with the same id later resumes its conversation.
    *
    * @param id - the agent's id.
    * @throws AgentSupervisorError `not_found`.

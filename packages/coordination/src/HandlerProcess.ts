@@ -3,12 +3,13 @@
  * a router, a gateway to another system). It answers the same `request` calls and casts as an agent
  * process — validated payloads, correlated replies, error replies, dead letters for invalid messages — so
  * an `AgentProcessClient` and the orchestrators talk to it as to any agent. Requests are handled one at a
- * time, in order.
+ * time, in order; a handler's result is the `output` of an agent-shaped reply (`status: "done"`).
  */
+import { ZERO_USAGE } from "@normandy/agents";
 import { defineServer, reply, type Server, type ServerContext } from "@normandy/runtime";
 import type { ZodType } from "zod";
 import { type AgentMessage, errorReply, replyTo } from "./AgentMessage.js";
-import type { AgentCall, AgentCast, AgentReplyEvent, AgentStats } from "./AgentProcess.js";
+import type { AgentCall, AgentCast, AgentReply, AgentReplyEvent, AgentStats } from "./AgentProcess.js";
 import { errorPayload } from "./AgentProcess.js";
 import { InvalidMessageError } from "./errors.js";
 
@@ -63,7 +64,8 @@ export function defineHandlerProcess<P, R>(options: HandlerProcessOptions<P, R>)
       payload = parsed.data;
     }
     try {
-      return [replyTo(message, await options.handle(payload, { signal: ctx.signal, message })), count(true)];
+      const output = await options.handle(payload, { signal: ctx.signal, message });
+      return [replyTo(message, done(output)), count(true)];
     } catch (error) {
       return [errorReply(message, errorPayload(error)), count(false)];
     }
@@ -91,6 +93,13 @@ export function defineHandlerProcess<P, R>(options: HandlerProcessOptions<P, R>)
       return counts;
     },
   });
+}
+
+/** A handler's result as an agent's reply, so clients and orchestrators read both the same way. */
+function done(output: unknown): AgentReply {
+  const chat = (output as { chat_message?: unknown } | null | undefined)?.chat_message;
+  const text = typeof output === "string" ? output : typeof chat === "string" ? chat : JSON.stringify(output);
+  return { status: "done", output, text, steps: [], usage: ZERO_USAGE, costUsd: 0, newMessages: 0 };
 }
 
 interface Counts {

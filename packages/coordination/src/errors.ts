@@ -6,7 +6,6 @@ export type CoordinationErrorCode =
   | "agent_paused"
   | "agent_timeout"
   | "cancelled"
-  | "agent_crashed"
   | "manager_failed"
   | "aggregation_failed"
   | "pool_exhausted"
@@ -17,6 +16,7 @@ export type CoordinationErrorCode =
   | "workflow_interrupted"
   | "invalid_workflow"
   | "agent_failed"
+  | "supervisor_error"
   | "all_failed"
   | "pool_stopped"
   | "not_checked_out";
