@@ -19,6 +19,7 @@ export default defineConfig({
         "packages/agents/src/**": { lines: 90, branches: 90 },
         "packages/testing/src/**": { lines: 90, branches: 90 },
         "packages/coordination/src/**": { lines: 90, branches: 90 },
+        "packages/observability/src/**": { lines: 90, branches: 90 },
       },
     },
   },

@@ -20,6 +20,7 @@ import {
   type ToolCallBlock,
 } from "@normandy/agents";
 import {
+  Correlation,
   defineServer,
   type From,
   type MailboxOptions,
@@ -288,7 +289,13 @@ export function defineAgentProcess<I, O>(options: AgentProcessOptions<I, O>): Se
     const detach = () => ctx.signal.removeEventListener("abort", onExit);
     // a redelivered request whose turn a crash cut off continues it instead of asking again
     const input = state.interrupted === message.id ? undefined : message.payload;
-    track(ctx, run, clock.now(), state.agent.run(input, { signal: abort.signal, onCommit: committed(ctx) }));
+    const runOptions = { signal: abort.signal, onCommit: committed(ctx) };
+    track(
+      ctx,
+      run,
+      clock.now(),
+      correlated(message, ctx, () => state.agent.run(input, runOptions)),
+    );
     return { ...state, queue, current: { ...job, run, abort, detach }, interrupted: undefined, runs: run };
   }
 
@@ -363,9 +370,11 @@ export function defineAgentProcess<I, O>(options: AgentProcessOptions<I, O>): Se
       ctx,
       run,
       clock.now(),
-      msg.type === "approve"
-        ? state.agent.approve(msg.callId, options)
-        : state.agent.reject(msg.callId, msg.reason, options),
+      correlated(current.message, ctx, () =>
+        msg.type === "approve"
+          ? state.agent.approve(msg.callId, options)
+          : state.agent.reject(msg.callId, msg.reason, options),
+      ),
     );
     // the decider is answered like the original caller: with the run's outcome
     return { ...state, current: { ...current, answer: { kind: "call", from }, run }, runs: run };
@@ -411,6 +420,17 @@ function answer(job: Job, message: AgentMessage, ctx: ServerContext): void {
 function notify(ctx: ServerContext, to: string, message: AgentMessage): void {
   const event: AgentReplyEvent = { type: "agent.reply", message: message as AgentReplyEvent["message"] };
   ctx.send(to, event);
+}
+
+/**
+ * Runs a request's work under the caller's correlation ids (carried in the message's metadata) plus this
+ * process and message, when correlation is on; not merged with whatever context the mailbox runs in
+ * (e.g. the previous request's run, whose end starts the next one).
+ */
+function correlated<T>(message: AgentMessage, ctx: ServerContext, work: () => T): T {
+  if (!Correlation.enabled) return work();
+  const ids = { ...Correlation.fromMetadata(message.metadata), processId: ctx.self, messageId: message.id };
+  return Correlation.run(ids, work, { inherit: false });
 }
 
 /** Reports a run's outcome to the process (unless the process is gone: its caller already knows). */

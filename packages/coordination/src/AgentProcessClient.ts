@@ -4,7 +4,13 @@
  * It is a `Runnable`, so orchestrators run agent processes exactly as they run in-process agents.
  */
 import type { AgentDefinition, RunResult } from "@normandy/agents";
-import { type ActorSystem, CallExitError, CallTimeoutError, NoProcError } from "@normandy/runtime";
+import {
+  type ActorSystem,
+  CallExitError,
+  CallTimeoutError,
+  Correlation,
+  NoProcError,
+} from "@normandy/runtime";
 import { type AgentMessage, createMessage, type ErrorPayload } from "./AgentMessage.js";
 import {
   type AgentCall,
@@ -90,12 +96,13 @@ export class AgentProcessClient<I = { chat_message: string }, O = { chat_message
    */
   async request(payload: I | string, options: RequestOptions = {}): Promise<AgentMessage<AgentReply<O>>> {
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    const metadata = withCorrelation(options.metadata);
     const message = createMessage({
       from: this.#from,
       to: this.name,
       payload,
       timeoutMs,
-      ...(options.metadata !== undefined && { metadata: options.metadata }),
+      ...(metadata !== undefined && { metadata }),
       ...(options.causationId !== undefined && { causationId: options.causationId }),
     });
     const signal = options.signal;
@@ -157,11 +164,12 @@ export class AgentProcessClient<I = { chat_message: string }, O = { chat_message
     payload: I | string,
     options: { readonly replyTo?: string; readonly metadata?: Readonly<Record<string, unknown>> } = {},
   ): AgentMessage {
+    const metadata = withCorrelation(options.metadata);
     const message = createMessage({
       from: options.replyTo ?? this.#from,
       to: this.name,
       payload,
-      ...(options.metadata !== undefined && { metadata: options.metadata }),
+      ...(metadata !== undefined && { metadata }),
     });
     const cast: AgentCast = {
       type: "request",
@@ -267,4 +275,16 @@ export class AgentProcessClient<I = { chat_message: string }, O = { chat_message
         return new AgentRunError(this.name, payload);
     }
   }
+}
+
+/**
+ * A new message's metadata: the sender's correlation ids (when correlation is on), then the caller's own
+ * fields, which win.
+ */
+function withCorrelation(
+  metadata: Readonly<Record<string, unknown>> | undefined,
+): Readonly<Record<string, unknown>> | undefined {
+  if (!Correlation.enabled) return metadata;
+  const ids = Correlation.toMetadata();
+  return metadata === undefined ? ids : { ...ids, ...metadata };
 }

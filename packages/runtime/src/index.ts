@@ -17,6 +17,12 @@ export type {
   SupervisorFlags,
 } from "./ChildSpec.js";
 export { type Clock, ManualClock, systemClock, type TimerHandle } from "./Clock.js";
+export {
+  CORRELATION_METADATA_KEY,
+  Correlation,
+  type CorrelationIds,
+  type CorrelationRunOptions,
+} from "./Correlation.js";
 export type { DeadLetter, DeadLetterReason } from "./DeadLetter.js";
 export { crash, type ExitReason, type ExitSignal, formatReason, isCleanExit } from "./ExitReason.js";
 export {

@@ -3,7 +3,7 @@
  * runs are executions of the turn machine. Runs standalone (`run`, `stream`) or inside a supervised
  * process; a run paused for approval can be persisted (`snapshot`) and resumed in another process.
  */
-import { type Clock, systemClock, type Telemetry } from "@normandy/runtime";
+import { type Clock, Correlation, systemClock, type Telemetry } from "@normandy/runtime";
 import type { AnyActor } from "xstate";
 import type { ZodType } from "zod";
 import { type BatchOptions, type BatchResult, processBatch } from "../batch/processBatch.js";
@@ -250,13 +250,16 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     this.#startSize = this.memory.size;
     this.#runStarted = this.#clock.now();
     this.#runId = crypto.randomUUID();
-    this.#telemetry("start", {}, {});
-    const actor = createTurnActor(this.#services);
-    this.#actor = actor;
-    actor.start();
-    const result = this.#settle(actor, options);
-    if (this.#actor === actor) actor.send({ type: "RUN" }); // not when the signal was already aborted
-    return result;
+    const start = () => {
+      this.#telemetry("start", {}, {});
+      const actor = createTurnActor(this.#services);
+      this.#actor = actor;
+      actor.start();
+      const result = this.#settle(actor, options);
+      if (this.#actor === actor) actor.send({ type: "RUN" }); // not when the signal was already aborted
+      return result;
+    };
+    return this.#correlated(start);
   }
 
   /**
@@ -381,9 +384,20 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     const pending = (actor.getSnapshot().context as TurnContext).pending;
     if (!pending.some((c) => c.id === event.callId))
       return Promise.reject(new AgentStateError(`no call ${event.callId} awaits approval`));
-    const result = this.#settle(actor, options);
-    actor.send(event);
-    return result;
+    return this.#correlated(() => {
+      const result = this.#settle(actor, options);
+      actor.send(event);
+      return result;
+    });
+  }
+
+  /**
+   * Runs the start of a run's work in the run's correlation context, when correlation is on: the model
+   * and tool calls (and the telemetry handlers, tools and providers they run) continue from it, so one
+   * context per run or resumption carries its ids through all its async work.
+   */
+  #correlated<T>(work: () => T): T {
+    return Correlation.enabled ? Correlation.runChild(this.#ids(), work) : work();
   }
 
   #settle(actor: AnyActor, options: RunOptions): Promise<RunResult<O>> {

@@ -1,0 +1,77 @@
+/**
+ * What a log line must never hold: the names of fields that carry secrets (at any depth), and the
+ * shapes of secrets inside text (`sk-…` API keys, `Bearer …` / `Basic …` credentials, known values).
+ */
+
+/** What replaces a redacted value. */
+export const REDACTED = "[Redacted]";
+
+/** Field names always redacted, compared without case, `-` or `_` (so `x-api-key` is `xapikey`). */
+const SECRET_KEYS = new Set([
+  "apikey",
+  "xapikey",
+  "authorization",
+  "proxyauthorization",
+  "password",
+  "passwd",
+  "secret",
+  "token",
+  "cookie",
+  "setcookie",
+  "privatekey",
+]);
+
+/** Name endings that mark a secret too (`openaiApiKey`, `clientSecret`, `refresh_token`, ...). */
+const SECRET_SUFFIXES = [
+  "apikey",
+  "secret",
+  "password",
+  "accesstoken",
+  "refreshtoken",
+  "authtoken",
+  "idtoken",
+];
+
+/**
+ * A field name in the comparable form.
+ *
+ * @param key - the name.
+ * @returns it lowercased, without `-` and `_`.
+ */
+export function normalizeKey(key: string): string {
+  return key.toLowerCase().replace(/[-_]/g, "");
+}
+
+/**
+ * Whether a field holds a secret.
+ *
+ * @param key - the field name.
+ * @param extra - more names to redact, normalized with {@link normalizeKey}.
+ * @returns true for API keys, authorization headers, passwords, tokens, cookies and the extra names.
+ */
+export function isSecretKey(key: string, extra: ReadonlySet<string>): boolean {
+  const k = normalizeKey(key);
+  return SECRET_KEYS.has(k) || extra.has(k) || SECRET_SUFFIXES.some((s) => k.endsWith(s));
+}
+
+// A secret starts after a non-alphanumeric character, or right after a JSON escape such as `\n`.
+const START = String.raw`(?:(?<![A-Za-z0-9])|(?<=\\[bfnrt]))`;
+const SECRET_TEXT = new RegExp(
+  `${START}(?:(sk-)[A-Za-z0-9_-]{16,}|(Bearer|Basic)\\s+[A-Za-z0-9._~+/=-]{8,})`,
+  "gi",
+);
+
+/**
+ * Replaces the secrets found in a text (also a serialized JSON line: the replacement keeps it valid).
+ *
+ * @param text - the text.
+ * @param values - known secret values (e.g. the API keys in use) to remove wherever they appear.
+ * @returns the text with `sk-[Redacted]`, `Bearer [Redacted]` and `[Redacted]` in their place.
+ */
+export function scrubSecrets(text: string, values: readonly string[] = []): string {
+  let out = text.replace(SECRET_TEXT, (_match, sk: string | undefined, scheme: string | undefined) =>
+    sk === undefined ? `${scheme} ${REDACTED}` : `${sk}${REDACTED}`,
+  );
+  for (const value of values) if (value !== "") out = out.replaceAll(value, REDACTED);
+  return out;
+}
