@@ -1,7 +1,7 @@
 // The agent pool with real agents over the loopback LLM server: exhaustion and overflow, lifo and fifo,
 // waiters served in order, checkout timeouts on a manual clock, crashed and paused agents replaced by
 // fresh ones, memory reset between users, transactions that release on throw, and stop.
-import { type Agent, defineAgent, defineTool, OpenAIProvider, ProviderError } from "@normandy/agents";
+import { type Agent, ProviderError } from "@normandy/agents";
 import {
   AgentPausedError,
   AgentPool,
@@ -15,40 +15,26 @@ import {
   runToResult,
 } from "@normandy/coordination";
 import { ManualClock, Telemetry } from "@normandy/runtime";
-import { LoopbackLLMServer, type ScriptedTurn } from "@normandy/testing";
+import type { LoopbackLLMServer, ScriptedTurn } from "@normandy/testing";
 import { afterEach, describe, expect, it } from "vitest";
-import { z } from "zod";
+import { agentOn, approvalTool, hanging, useFixtures } from "./support.js";
 
-const servers: LoopbackLLMServer[] = [];
+const { serve } = useFixtures();
 const pools: { stop(): Promise<void> }[] = [];
+// registered after useFixtures, so it runs before its hook (vitest runs afterEach hooks last-registered
+// first): the pools stop before their servers
 afterEach(async () => {
   for (const p of pools.splice(0)) await p.stop();
-  for (const s of servers.splice(0)) await s.stop();
-});
-
-const approvalTool = defineTool({
-  name: "wire_money",
-  description: "needs a human",
-  input: z.object({}),
-  needsApproval: true,
-  run: () => "sent",
 });
 
 type Chat = Agent<{ chat_message: string }, { chat_message: string }>;
 
 /** A pool of real agents on one loopback server; `made()` counts the factory's calls. */
 async function poolOn(script: ScriptedTurn[], options: Partial<AgentPoolOptions<Chat>> = {}) {
-  const server = await new LoopbackLLMServer({ script }).start();
-  servers.push(server);
+  const server = await serve(script);
   let made = 0;
   const pool = new AgentPool<Chat>({
-    create: () =>
-      defineAgent({
-        name: `agent-${++made}`,
-        provider: new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL }),
-        model: "gpt-4o",
-        tools: [approvalTool],
-      }),
+    create: () => agentOn(server, `agent-${++made}`, { tools: [approvalTool()] }),
     size: 2,
     maxOverflow: 1,
     ...options,
@@ -60,14 +46,6 @@ async function poolOn(script: ScriptedTurn[], options: Partial<AgentPoolOptions<
 function roles(server: LoopbackLLMServer, index: number): string[] {
   const body = server.requests[index]?.body as { messages: { role: string }[] };
   return body.messages.map((m) => m.role);
-}
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve: () => void = () => {};
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
 }
 
 describe("checkout and checkin", () => {
@@ -334,21 +312,13 @@ describe("transaction", () => {
   });
 
   it("the caller's signal aborts the run in flight: CancelledError, the request disconnects, the agent returns", async () => {
-    const arrived = deferred();
-    const { pool, server } = await poolOn(
-      [
-        () => {
-          arrived.resolve();
-          return { text: "late", latency: { firstByteMs: 60_000 } };
-        },
-      ],
-      { size: 1, maxOverflow: 0 },
-    );
+    const { turn, arrived } = hanging();
+    const { pool, server } = await poolOn([turn], { size: 1, maxOverflow: 0 });
     const controller = new AbortController();
     const pending = pool
       .transaction((agent, signal) => agent.run("q", { signal }), { signal: controller.signal })
       .catch((e: unknown) => e);
-    await arrived.promise;
+    await arrived;
     controller.abort(new Error("user left"));
     const error = await pending;
     expect(error).toBeInstanceOf(CancelledError);
@@ -387,19 +357,11 @@ describe("transaction", () => {
 
 describe("stop", () => {
   it("rejects waiters, aborts transactions in flight, and refuses later checkouts", async () => {
-    const arrived = deferred();
-    const { pool, server } = await poolOn(
-      [
-        () => {
-          arrived.resolve();
-          return { text: "late", latency: { firstByteMs: 60_000 } };
-        },
-      ],
-      { size: 1, maxOverflow: 0 },
-    );
+    const { turn, arrived } = hanging();
+    const { pool, server } = await poolOn([turn], { size: 1, maxOverflow: 0 });
     const running = pool.transaction((agent, signal) => agent.run("q", { signal })).catch((e: unknown) => e);
     const waiting = pool.checkout().catch((e: unknown) => e);
-    await arrived.promise;
+    await arrived;
     await pool.stop();
     const aborted = await running;
     expect(aborted).toBeInstanceOf(PoolStoppedError);

@@ -19,26 +19,18 @@ import {
   InvalidMessageError,
 } from "@normandy/coordination";
 import {
-  ActorSystem,
   CallExitError,
   crash,
   type DeadLetter,
-  defineServer,
   defineSupervisor,
   MemorySnapshotStore,
 } from "@normandy/runtime";
-import { LoopbackLLMServer, type ScriptedTurn } from "@normandy/testing";
-import { afterEach, describe, expect, it } from "vitest";
+import type { LoopbackLLMServer } from "@normandy/testing";
+import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { deferred, replyInbox, useFixtures } from "./support.js";
 
-let llm: LoopbackLLMServer | undefined;
-let systems: ActorSystem[] = [];
-afterEach(async () => {
-  for (const s of systems) await s.shutdown();
-  systems = [];
-  await llm?.stop();
-  llm = undefined;
-});
+const { serve, start: startSystem } = useFixtures();
 
 let toolStarted: (() => void) | undefined;
 let toolSignal: AbortSignal | undefined;
@@ -65,11 +57,6 @@ const toolRunning = () =>
     toolStarted = resolve;
   });
 
-async function serve(script: ScriptedTurn[], latency?: { firstByteMs: number }) {
-  llm = await new LoopbackLLMServer({ script, ...(latency && { latency }) }).start();
-  return llm;
-}
-
 function definition<I = { chat_message: string }>(
   server: LoopbackLLMServer,
   extra: Partial<AgentDefinition<unknown, unknown>> = {},
@@ -83,10 +70,9 @@ function definition<I = { chat_message: string }>(
   } as AgentDefinition<I, { chat_message: string }>;
 }
 
+/** An actor system with a snapshot store (a fresh in-memory one unless given). */
 function start(store = new MemorySnapshotStore()) {
-  const system = ActorSystem.start({ snapshotStore: store });
-  systems.push(system);
-  return system;
+  return startSystem({ snapshotStore: store });
 }
 
 const roles = (dump: string) =>
@@ -135,15 +121,7 @@ describe("an agent process", () => {
     expect(server.requests).toHaveLength(0);
     // a cast is rejected the same way, to its reply-to address
     const received: AgentReplyEvent[] = [];
-    const inbox = await system.spawn(
-      defineServer({
-        init: () => null,
-        handleInfo: (m: { type: string }, s) => {
-          received.push(m as AgentReplyEvent);
-          return s;
-        },
-      }),
-    );
+    const inbox = await replyInbox(system, (e) => received.push(e));
     const sent = client.cast({ chat_message: 7 }, { replyTo: inbox });
     expect(received[0]?.message.type).toBe("error");
     expect(received[0]?.message.correlationId).toBe(sent.id);
@@ -155,21 +133,10 @@ describe("an agent process", () => {
     const system = start();
     const agents = await AgentSupervisor.start(system);
     const client = await agents.startAgent({ id: "c", definition: definition(server) });
-    let resolve: (e: AgentReplyEvent) => void = () => {};
-    const got = new Promise<AgentReplyEvent>((r) => {
-      resolve = r;
-    });
-    const inbox = await system.spawn(
-      defineServer({
-        init: () => null,
-        handleInfo: (m: { type: string }, s) => {
-          resolve(m as AgentReplyEvent);
-          return s;
-        },
-      }),
-    );
+    const got = deferred<AgentReplyEvent>();
+    const inbox = await replyInbox(system, got.resolve);
     const sent = client.cast("hello", { replyTo: inbox, metadata: { traceparent: "00-abc-def-01" } });
-    const event = await got;
+    const event = await got.promise;
     expect(event.message).toMatchObject({
       type: "response",
       correlationId: sent.id,

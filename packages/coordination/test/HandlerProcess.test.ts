@@ -10,19 +10,15 @@ import {
   InvalidMessageError,
   runParallel,
 } from "@normandy/coordination";
-import { ActorSystem, type DeadLetter, defineServer } from "@normandy/runtime";
-import { afterEach, describe, expect, it } from "vitest";
+import type { DeadLetter } from "@normandy/runtime";
+import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { replyInbox, useFixtures } from "./support.js";
 
-let system: ActorSystem | undefined;
-afterEach(async () => {
-  await system?.shutdown();
-  system = undefined;
-});
+const fixtures = useFixtures();
 
 async function start() {
-  system = ActorSystem.start();
-  const sys = system;
+  const sys = fixtures.start();
   await sys.spawn(
     defineHandlerProcess({
       id: "adder",
@@ -66,15 +62,7 @@ describe("a handler process", () => {
     expect(error).toBeInstanceOf(InvalidMessageError);
     expect(error.issues.map((i) => i.split(":")[0])).toEqual(["payload.a", "payload.b"]);
     const got: AgentReplyEvent[] = [];
-    const inbox = await sys.spawn(
-      defineServer({
-        init: () => null,
-        handleInfo: (m: { type: string }, s) => {
-          got.push(m as AgentReplyEvent);
-          return s;
-        },
-      }),
-    );
+    const inbox = await replyInbox(sys, (e) => got.push(e));
     const bad = client.cast({ a: 1 }, { replyTo: inbox });
     const good = client.cast({ a: 1, b: 1 }, { replyTo: inbox });
     client.cast({ a: 5, b: 5 }); // no reply-to: handled, nothing sent

@@ -5,17 +5,13 @@
 // effect keyed by the job), exactly one user message and exactly one answer in its agent's conversation.
 import { ConversationMemory, defineTool, OpenAIProvider, withResilience } from "@normandy/agents";
 import { AgentSupervisor, runParallel } from "@normandy/coordination";
-import { ActorSystem, crash, MemorySnapshotStore, Telemetry } from "@normandy/runtime";
-import { LoopbackLLMServer, type RecordedRequest, type StaticTurn } from "@normandy/testing";
-import { afterEach, describe, expect, it } from "vitest";
+import { crash, MemorySnapshotStore, Telemetry } from "@normandy/runtime";
+import type { RecordedRequest, StaticTurn } from "@normandy/testing";
+import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { useFixtures } from "./support.js";
 
-let llm: LoopbackLLMServer | undefined;
-let system: ActorSystem | undefined;
-afterEach(async () => {
-  await system?.shutdown();
-  await llm?.stop();
-});
+const { serve, start } = useFixtures();
 
 /** A small seeded PRNG (mulberry32), so a failing seed can be replayed. */
 function prng(seed: number): () => number {
@@ -47,15 +43,14 @@ function model(random: () => number) {
 
 async function chaos(seed: number) {
   const random = prng(seed);
-  llm = await new LoopbackLLMServer().start();
+  const llm = await serve();
   llm.append(...Array.from({ length: 3_000 }, () => model(random)));
   const telemetry = new Telemetry();
   const restarts: unknown[] = [];
   telemetry.attach("restarts", [["normandy", "supervisor", "restart"]], (_e, _m, meta) =>
     restarts.push(meta),
   );
-  system = ActorSystem.start({ snapshotStore: new MemorySnapshotStore(), telemetry });
-  const sys = system;
+  const sys = start({ snapshotStore: new MemorySnapshotStore(), telemetry });
   const agents = await AgentSupervisor.start(sys, { intensity: 1_000, period: 1 });
 
   const effects = new Map<string, number>(); // job → effects applied (idempotent: at most one)

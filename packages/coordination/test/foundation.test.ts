@@ -1,7 +1,6 @@
 // The coordination building blocks: the AgentMessage envelope (creation, correlated replies, validation of
 // what arrives from elsewhere), the namespaced shared context for agents, and orchestrations as actors
 // (stop = cancellation of the agent runs they started; telemetry events).
-import { defineAgent, defineTool, OpenAIProvider } from "@normandy/agents";
 import {
   AgentContext,
   AgentPausedError,
@@ -17,20 +16,12 @@ import {
   runToResult,
   startOrchestration,
 } from "@normandy/coordination";
-import { ActorSystem, Telemetry } from "@normandy/runtime";
-import { LoopbackLLMServer } from "@normandy/testing";
+import { Telemetry } from "@normandy/runtime";
 import fc from "fast-check";
-import { afterEach, describe, expect, it } from "vitest";
-import { z } from "zod";
+import { describe, expect, it } from "vitest";
+import { agentOn, approvalTool, useFixtures } from "./support.js";
 
-let llm: LoopbackLLMServer | undefined;
-let system: ActorSystem | undefined;
-afterEach(async () => {
-  await system?.shutdown();
-  system = undefined;
-  await llm?.stop();
-  llm = undefined;
-});
+const { serve, start } = useFixtures();
 
 describe("AgentMessage", () => {
   it("correlates replies and errors with their request and carries the trace context", () => {
@@ -106,7 +97,7 @@ describe("AgentMessage", () => {
 
 describe("AgentContext", () => {
   it("keeps namespaces apart, updates atomically, and notifies subscribers of their namespace", async () => {
-    system = ActorSystem.start();
+    const system = start();
     const shared = await AgentContext.start(system);
     const research = shared.namespace("research");
     const writing = shared.namespace("writing");
@@ -142,27 +133,16 @@ describe("AgentContext", () => {
 
 describe("orchestrations as actors", () => {
   it("resolves with the logic's result; a stop cancels the agent runs it started (the HTTP request closes)", async () => {
-    llm = await new LoopbackLLMServer({ script: [{ text: "quick" }, { text: "slow" }] }).start();
-    const agent = defineAgent({
-      name: "a",
-      provider: new OpenAIProvider({ apiKey: "t", baseURL: llm.openaiBaseURL }),
-      model: "gpt-4o",
-    });
+    const llm = await serve([{ text: "quick" }, { text: "slow" }]);
+    const agent = agentOn(llm, "a");
     const logic = orchestrationLogic(
       async (input: string, signal) => (await runToResult(agent, input, signal)).text,
     );
     expect(await startOrchestration(logic, "hi").result).toBe("quick");
 
     llm.reset([{ text: "slow" }]);
-    const slow = await new LoopbackLLMServer({
-      script: [{ text: "slow" }],
-      latency: { firstByteMs: 5_000 },
-    }).start();
-    const slowAgent = defineAgent({
-      name: "b",
-      provider: new OpenAIProvider({ apiKey: "t", baseURL: slow.openaiBaseURL }),
-      model: "gpt-4o",
-    });
+    const slow = await serve([{ text: "slow" }], { firstByteMs: 5_000 });
+    const slowAgent = agentOn(slow, "b");
     const running = startOrchestration(
       orchestrationLogic((input: string, signal) => runToResult(slowAgent, input, signal)),
       "hi",
@@ -180,20 +160,8 @@ describe("orchestrations as actors", () => {
   });
 
   it("turns a paused run into a typed error", async () => {
-    llm = await new LoopbackLLMServer({ script: [{ toolCalls: [{ name: "pay", arguments: {} }] }] }).start();
-    const pay = defineTool({
-      name: "pay",
-      description: "pays",
-      input: z.object({}),
-      needsApproval: true,
-      run: () => "paid",
-    });
-    const agent = defineAgent({
-      name: "payer",
-      provider: new OpenAIProvider({ apiKey: "t", baseURL: llm.openaiBaseURL }),
-      model: "gpt-4o",
-      tools: [pay],
-    });
+    const llm = await serve([{ toolCalls: [{ name: "pay", arguments: {} }] }]);
+    const agent = agentOn(llm, "payer", { tools: [approvalTool("pay")] });
     const error = await runToResult(agent, "pay").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AgentPausedError);
     expect((error as AgentPausedError).calls).toEqual(["pay"]);

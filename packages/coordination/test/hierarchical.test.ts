@@ -2,14 +2,7 @@
 // manager plans with structured output, delegates round-robin / broadcast / conditional / as tools, the
 // workers run in parallel under a limit, the manager aggregates; typed errors for a failed or plan-less
 // manager, unknown workers and a failed aggregation; per-worker time limits; cancellation; telemetry.
-import {
-  type Agent,
-  defineAgent,
-  defineTool,
-  OpenAIProvider,
-  ProviderError,
-  type RunResult,
-} from "@normandy/agents";
+import { defineTool, ProviderError } from "@normandy/agents";
 import {
   AgentTimeoutError,
   AggregationFailedError,
@@ -27,98 +20,35 @@ import {
   type Worker,
 } from "@normandy/coordination";
 import { ManualClock, Telemetry } from "@normandy/runtime";
-import { LoopbackLLMServer, type RecordedRequest, type ScriptedTurn } from "@normandy/testing";
-import { afterEach, describe, expect, it } from "vitest";
+import type { RecordedRequest, ScriptedTurn } from "@normandy/testing";
+import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { agentOn, counted, deferred, hanging, lastUserText, useFixtures } from "./support.js";
 
-const servers: LoopbackLLMServer[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.stop();
-});
-
-async function serve(script: ScriptedTurn[]): Promise<LoopbackLLMServer> {
-  const server = await new LoopbackLLMServer({ script }).start();
-  servers.push(server);
-  return server;
-}
-
-const provider = (server: LoopbackLLMServer) =>
-  new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL });
+const { serve } = useFixtures();
 
 /** A manager planning with the manager schema, answering the scripted turns in order. */
 async function manager(...script: ScriptedTurn[]) {
   const server = await serve(script);
-  return {
-    server,
-    agent: defineAgent({
-      name: "manager",
-      provider: provider(server),
-      model: "gpt-4o",
-      outputSchema: ManagerOutputSchema,
-    }),
-  };
+  return { server, agent: agentOn(server, "manager", { outputSchema: ManagerOutputSchema }) };
 }
 
 /** A manager with the default schema (for agent-as-tool, or a manager that fails to plan). */
 async function plainManager(...script: ScriptedTurn[]) {
   const server = await serve(script);
-  return { server, agent: defineAgent({ name: "manager", provider: provider(server), model: "gpt-4o" }) };
+  return { server, agent: agentOn(server, "manager") };
 }
 
 async function worker(id: string, ...script: ScriptedTurn[]) {
   const server = await serve(script);
-  const agent = defineAgent({ name: id, provider: provider(server), model: "gpt-4o" });
+  const agent = agentOn(server, id);
   return { server, agent, worker: { id, agent } satisfies Worker };
-}
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve: () => void = () => {};
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
-/** A turn that reports its arrival and then stays in flight until the client leaves. */
-function hanging(): { turn: ScriptedTurn; arrived: Promise<void> } {
-  const arrival = deferred();
-  return {
-    turn: () => {
-      arrival.resolve();
-      return { text: "too late", latency: { firstByteMs: 60_000 } };
-    },
-    arrived: arrival.promise,
-  };
 }
 
 type WireMessage = { role: string; content: string | null };
 
 function wireMessages(request: RecordedRequest | undefined): WireMessage[] {
   return (request?.body as { messages: WireMessage[] } | undefined)?.messages ?? [];
-}
-
-function lastUserText(request: RecordedRequest | undefined): string {
-  return (
-    wireMessages(request)
-      .filter((m) => m.role === "user")
-      .at(-1)?.content ?? ""
-  );
-}
-
-/** A runnable around an agent that counts the runs in progress. */
-function counted(agent: Agent, gauge: { active: number; max: number }): Runnable<unknown, unknown> {
-  return {
-    name: agent.name,
-    async run(input, options): Promise<RunResult<unknown>> {
-      gauge.active++;
-      gauge.max = Math.max(gauge.max, gauge.active);
-      try {
-        return await agent.run(input as string, options);
-      } finally {
-        gauge.active--;
-      }
-    },
-  };
 }
 
 const FAULT: ScriptedTurn = { fault: { kind: "server_error", message: "boom" } };

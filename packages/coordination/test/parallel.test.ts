@@ -2,7 +2,7 @@
 // test needs one shared): ordered outcomes keyed by id, concurrency limit, a per-agent time limit that
 // fails (and aborts) only its agent, failures that never lose a sibling's result, aggregation, the
 // as-completed stream, the same-input form, cancellation by signal or actor stop, and telemetry.
-import { type Agent, defineAgent, OpenAIProvider, ProviderError, type RunResult } from "@normandy/agents";
+import { ProviderError } from "@normandy/agents";
 import {
   AgentContext,
   AgentTimeoutError,
@@ -12,61 +12,22 @@ import {
   type ParallelSpec,
   parallelLogic,
   parallelSameInputLogic,
-  type Runnable,
   runParallel,
   runParallelSameInput,
   startOrchestration,
   streamParallel,
 } from "@normandy/coordination";
-import { ActorSystem, ManualClock, Telemetry } from "@normandy/runtime";
-import { LoopbackLLMServer, type RecordedRequest, type ScriptedTurn } from "@normandy/testing";
-import { afterEach, describe, expect, it } from "vitest";
+import { ManualClock, Telemetry } from "@normandy/runtime";
+import type { ScriptedTurn } from "@normandy/testing";
+import { describe, expect, it } from "vitest";
+import { agentOn, counted, deferred, hanging, lastUserText, useFixtures } from "./support.js";
 
-const servers: LoopbackLLMServer[] = [];
-let system: ActorSystem | undefined;
-afterEach(async () => {
-  await system?.shutdown();
-  system = undefined;
-  for (const s of servers.splice(0)) await s.stop();
-});
-
-async function serve(script: ScriptedTurn[]): Promise<LoopbackLLMServer> {
-  const server = await new LoopbackLLMServer({ script }).start();
-  servers.push(server);
-  return server;
-}
-
-const agentOn = (server: LoopbackLLMServer, name: string) =>
-  defineAgent({
-    name,
-    provider: new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL }),
-    model: "gpt-4o",
-  });
+const { serve, start } = useFixtures();
 
 /** An agent (on its own server) answering the scripted turns in order. */
 async function member(id: string, ...script: ScriptedTurn[]) {
   const server = await serve(script);
   return { server, agent: agentOn(server, id) };
-}
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve: () => void = () => {};
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
-/** A turn that reports its arrival and then stays in flight until the client leaves. */
-function hanging(): { turn: ScriptedTurn; arrived: Promise<void> } {
-  const arrival = deferred();
-  return {
-    turn: () => {
-      arrival.resolve();
-      return { text: "too late", latency: { firstByteMs: 60_000 } };
-    },
-    arrived: arrival.promise,
-  };
 }
 
 /** A turn that answers only once the gate opens. */
@@ -78,33 +39,11 @@ function gated(text: string, gate: Promise<void>, arrived?: () => void): Scripte
   };
 }
 
-function lastUserText(request: RecordedRequest | undefined): string {
-  const body = request?.body as { messages: { role: string; content: string }[] } | undefined;
-  const messages = body?.messages ?? [];
-  return messages.filter((m) => m.role === "user").at(-1)?.content ?? "";
-}
-
-/** A runnable around an agent that counts the runs in progress. */
-function counted(agent: Agent, gauge: { active: number; max: number }): Runnable<unknown, unknown> {
-  return {
-    name: agent.name,
-    async run(input, options): Promise<RunResult<unknown>> {
-      gauge.active++;
-      gauge.max = Math.max(gauge.max, gauge.active);
-      try {
-        return await agent.run(input as string, options);
-      } finally {
-        gauge.active--;
-      }
-    },
-  };
-}
-
 const FAULT: ScriptedTurn = { fault: { kind: "server_error", message: "boom" } };
 
 describe("runParallel", () => {
   it("runs every agent on its input and keeps outcomes in spec order, keyed by id", async () => {
-    system = ActorSystem.start();
+    const system = start();
     const shared = await AgentContext.start(system);
     const results = shared.namespace("results");
     const gate = deferred();

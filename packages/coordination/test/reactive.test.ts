@@ -2,7 +2,7 @@
 // agent's requests are its own): race aborts its losers, all collects or fails fast, some stops at its
 // quorum or as soon as it is out of reach, map transforms an outcome; timeouts fail only their agent;
 // the actor forms stop with their actor; telemetry reports each combinator.
-import { defineAgent, defineTool, OpenAIProvider, ProviderError } from "@normandy/agents";
+import { ProviderError } from "@normandy/agents";
 import {
   AgentFailedError,
   AgentPausedError,
@@ -21,54 +21,20 @@ import {
   startOrchestration,
 } from "@normandy/coordination";
 import { ManualClock, Telemetry } from "@normandy/runtime";
-import { LoopbackLLMServer, type ScriptedTurn, type StaticTurn } from "@normandy/testing";
-import { afterEach, describe, expect, it } from "vitest";
-import { z } from "zod";
+import type { LoopbackLLMServer, ScriptedTurn, StaticTurn } from "@normandy/testing";
+import { describe, expect, it } from "vitest";
+import { agentOn, approvalTool, deferred, hanging, useFixtures } from "./support.js";
 
-const servers: LoopbackLLMServer[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.stop();
-});
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve: () => void = () => {};
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
-const approvalTool = defineTool({
-  name: "wire_money",
-  description: "needs a human",
-  input: z.object({}),
-  needsApproval: true,
-  run: () => "sent",
-});
+const { serve } = useFixtures();
 
 /** An agent with its own loopback server. */
-async function agentOn(name: string, script: ScriptedTurn[]) {
-  const server = await new LoopbackLLMServer({ script }).start();
-  servers.push(server);
-  const agent = defineAgent({
-    name,
-    provider: new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL }),
-    model: "gpt-4o",
-    tools: [approvalTool],
-  });
-  return { agent, server };
-}
-
-/** A reply that stays in flight (until the client goes away), announcing its arrival. */
-function hanging(arrived: () => void): ScriptedTurn {
-  return () => {
-    arrived();
-    return { text: "too late", latency: { firstByteMs: 60_000 } };
-  };
+async function agentServed(name: string, script: ScriptedTurn[]) {
+  const server = await serve(script);
+  return { agent: agentOn(server, name, { tools: [approvalTool()] }), server };
 }
 
 /** A reply given only once `gate` opens. */
-function after(gate: Promise<void>, text: string): ScriptedTurn {
+function after(gate: Promise<unknown>, text: string): ScriptedTurn {
   return async () => {
     await gate;
     return { text };
@@ -78,7 +44,7 @@ function after(gate: Promise<void>, text: string): ScriptedTurn {
 const fail: ScriptedTurn = { fault: { kind: "authentication" } };
 
 /** A non-retryable failure given only once `gate` opens. */
-function failAfter(gate: Promise<void>): ScriptedTurn {
+function failAfter(gate: Promise<unknown>): ScriptedTurn {
   return async (): Promise<StaticTurn> => {
     await gate;
     return { fault: { kind: "authentication" } };
@@ -92,9 +58,9 @@ async function disconnected(server: LoopbackLLMServer): Promise<boolean | undefi
 
 describe("race", () => {
   it("returns the first success and aborts the losers' runs (their HTTP requests disconnect)", async () => {
-    const slowArrived = deferred();
-    const fast = await agentOn("fast", [after(slowArrived.promise, "fast answer")]);
-    const slow = await agentOn("slow", [hanging(slowArrived.resolve)]);
+    const { turn, arrived } = hanging();
+    const fast = await agentServed("fast", [after(arrived, "fast answer")]);
+    const slow = await agentServed("slow", [turn]);
     const winner = await race([slow.agent, fast.agent], "question");
     expect(winner).toMatchObject({ ok: true, agent: "fast", index: 1 });
     expect(winner.result.output.chat_message).toBe("fast answer");
@@ -105,15 +71,15 @@ describe("race", () => {
   });
 
   it("ignores failures while a success may still come", async () => {
-    const failed = await agentOn("broken", [fail]);
-    const ok = await agentOn("ok", [{ text: "fine" }]);
+    const failed = await agentServed("broken", [fail]);
+    const ok = await agentServed("ok", [{ text: "fine" }]);
     const winner = await race([failed.agent, ok.agent], "q");
     expect(winner.agent).toBe("ok");
   });
 
   it("rejects with every failure, in agent order, when all fail", async () => {
-    const a = await agentOn("a", [fail]);
-    const b = await agentOn("b", [fail]);
+    const a = await agentServed("a", [fail]);
+    const b = await agentServed("b", [fail]);
     const error = await race([a.agent, b.agent], "q").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AllAgentsFailedError);
     const all = error as AllAgentsFailedError;
@@ -128,17 +94,17 @@ describe("race", () => {
 
   it("a run past its timeout fails with AgentTimeoutError and is aborted; all timing out loses the race", async () => {
     const clock = new ManualClock();
-    const first = deferred();
-    const second = deferred();
-    const a = await agentOn("a", [hanging(first.resolve)]);
-    const b = await agentOn("b", [hanging(second.resolve)]);
+    const first = hanging();
+    const second = hanging();
+    const a = await agentServed("a", [first.turn]);
+    const b = await agentServed("b", [second.turn]);
     const outcomes: string[] = [];
     const pending = race([a.agent, b.agent], "q", {
       timeoutMs: 1000,
       clock,
       onComplete: (o) => outcomes.push(`${o.agent}:${o.ok ? "ok" : (o.error as Error).name}`),
     }).catch((e: unknown) => e);
-    await Promise.all([first.promise, second.promise]);
+    await Promise.all([first.arrived, second.arrived]);
     await clock.advance(999);
     expect(outcomes).toEqual([]);
     await clock.advance(1);
@@ -155,9 +121,9 @@ describe("race", () => {
 
   it("a run that answers before its timeout wins and clears its timer", async () => {
     const clock = new ManualClock();
-    const arrived = deferred();
-    const slow = await agentOn("slow", [hanging(arrived.resolve)]);
-    const quick = await agentOn("quick", [after(arrived.promise, "quick")]);
+    const { turn, arrived } = hanging();
+    const slow = await agentServed("slow", [turn]);
+    const quick = await agentServed("quick", [after(arrived, "quick")]);
     const winner = await race([slow.agent, quick.agent], "q", { timeoutMs: 1000, clock });
     expect(winner.agent).toBe("quick");
     expect(clock.pending).toBe(0); // the winner's timer cleared, the loser's with its abort
@@ -165,18 +131,18 @@ describe("race", () => {
   });
 
   it("is cancelled by its signal (aborting every run), or refuses to start on an aborted one", async () => {
-    const arrived = deferred();
-    const slow = await agentOn("slow", [hanging(arrived.resolve)]);
+    const { turn, arrived } = hanging();
+    const slow = await agentServed("slow", [turn]);
     const controller = new AbortController();
     const pending = race([slow.agent], "q", { signal: controller.signal });
-    await arrived.promise;
+    await arrived;
     controller.abort(new Error("user left"));
     const error = await pending.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CancelledError);
     expect((error as CancelledError).message).toBe("cancelled: user left");
     expect(await disconnected(slow.server)).toBe(true);
 
-    const idle = await agentOn("idle", [{ text: "never asked" }]);
+    const idle = await agentServed("idle", [{ text: "never asked" }]);
     await expect(race([idle.agent], "q", { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(
       CancelledError,
     );
@@ -188,19 +154,19 @@ describe("race", () => {
   });
 
   it("runs as an actor: stopping it aborts every run", async () => {
-    const arrived = deferred();
-    const slow = await agentOn("slow", [hanging(arrived.resolve)]);
+    const { turn, arrived } = hanging();
+    const slow = await agentServed("slow", [turn]);
     const run = startOrchestration(raceLogic([slow.agent]), "q");
     const settled = run.result.then(
       () => "resolved",
       () => "rejected",
     );
-    await arrived.promise;
+    await arrived;
     run.stop();
     expect(await disconnected(slow.server)).toBe(true);
     await settled; // how a stopped orchestration's result settles is startOrchestration's own contract
 
-    const ok = await agentOn("ok", [{ text: "from the actor" }]);
+    const ok = await agentServed("ok", [{ text: "from the actor" }]);
     const done = await startOrchestration(raceLogic([ok.agent]), "q").result;
     expect(done.result.text).toBe("from the actor");
   });
@@ -209,8 +175,8 @@ describe("race", () => {
     const telemetry = new Telemetry();
     const seen: { name: string; meta: Record<string, unknown>; m: Record<string, number> }[] = [];
     telemetry.attach("t", "*", (name, m, meta) => seen.push({ name: name.join("."), meta, m }));
-    const broken = await agentOn("broken", [fail]);
-    const ok = await agentOn("ok", [{ text: "fine" }]);
+    const broken = await agentServed("broken", [fail]);
+    const ok = await agentServed("ok", [{ text: "fine" }]);
     await race([broken.agent, ok.agent], "q", { telemetry, id: "r1" });
     expect(seen.map((e) => e.name)).toEqual([
       "normandy.orchestration.reactive.start",
@@ -226,16 +192,16 @@ describe("race", () => {
     expect(seen[3]?.m).toMatchObject({ succeeded: 1, failed: 1, aborted: 0 });
 
     seen.length = 0;
-    const lone = await agentOn("lone", [fail]);
+    const lone = await agentServed("lone", [fail]);
     await expect(race([lone.agent], "q", { telemetry })).rejects.toBeInstanceOf(AllAgentsFailedError);
     expect(seen.at(-1)?.name).toBe("normandy.orchestration.reactive.exception");
     expect(seen.at(-1)?.meta.error).toBeInstanceOf(AllAgentsFailedError);
   });
 
   it("a throwing onComplete fails the race with its error and aborts the other runs", async () => {
-    const arrived = deferred();
-    const slow = await agentOn("slow", [hanging(arrived.resolve)]);
-    const quick = await agentOn("quick", [after(arrived.promise, "quick")]);
+    const { turn, arrived } = hanging();
+    const slow = await agentServed("slow", [turn]);
+    const quick = await agentServed("quick", [after(arrived, "quick")]);
     const boom = new Error("callback bug");
     await expect(
       race([slow.agent, quick.agent], "q", {
@@ -250,9 +216,9 @@ describe("race", () => {
 
 describe("all", () => {
   it("collects every outcome in agent order: successes, failures, a paused run", async () => {
-    const a = await agentOn("a", [{ text: "A" }]);
-    const b = await agentOn("b", [fail]);
-    const c = await agentOn("c", [{ toolCalls: [{ name: "wire_money", arguments: {} }] }]);
+    const a = await agentServed("a", [{ text: "A" }]);
+    const b = await agentServed("b", [fail]);
+    const c = await agentServed("c", [{ toolCalls: [{ name: "wire_money", arguments: {} }] }]);
     const outcomes = await all([a.agent, b.agent, c.agent], "q");
     expect(outcomes.map((o) => [o.agent, o.index, o.ok])).toEqual([
       ["a", 0, true],
@@ -274,7 +240,7 @@ describe("all", () => {
         return { text: name };
       };
     const agents = [];
-    for (const name of ["x", "y", "z"]) agents.push((await agentOn(name, [turn(name)])).agent);
+    for (const name of ["x", "y", "z"]) agents.push((await agentServed(name, [turn(name)])).agent);
     const outcomes = await all(agents, "q", {
       maxConcurrency: 1,
       onComplete: (o) => log.push(`done ${o.agent}`),
@@ -284,10 +250,10 @@ describe("all", () => {
   });
 
   it("with failFast, the first failure rejects, aborts the runs in flight and starts no more", async () => {
-    const arrived = deferred();
-    const slow = await agentOn("slow", [hanging(arrived.resolve)]);
-    const broken = await agentOn("broken", [failAfter(arrived.promise)]);
-    const never = await agentOn("never", [{ text: "never asked" }]);
+    const { turn, arrived } = hanging();
+    const slow = await agentServed("slow", [turn]);
+    const broken = await agentServed("broken", [failAfter(arrived)]);
+    const never = await agentServed("never", [{ text: "never asked" }]);
     const error = await all([slow.agent, broken.agent, never.agent], "q", {
       failFast: true,
       maxConcurrency: 2,
@@ -302,16 +268,16 @@ describe("all", () => {
 
   it("a timeout fails only its agent; the others' results are kept", async () => {
     const clock = new ManualClock();
-    const arrived = deferred();
-    const slow = await agentOn("slow", [hanging(arrived.resolve)]);
-    const ok = await agentOn("ok", [{ text: "kept" }]);
+    const { turn, arrived } = hanging();
+    const slow = await agentServed("slow", [turn]);
+    const ok = await agentServed("ok", [{ text: "kept" }]);
     const okDone = deferred();
     const pending = all([ok.agent, slow.agent], "q", {
       timeoutMs: 500,
       clock,
       onComplete: (o) => o.agent === "ok" && okDone.resolve(),
     });
-    await Promise.all([arrived.promise, okDone.promise]);
+    await Promise.all([arrived, okDone.promise]);
     await clock.advance(500);
     const outcomes = await pending;
     expect(outcomes[0]?.ok).toBe(true);
@@ -327,7 +293,7 @@ describe("all", () => {
   });
 
   it("runs as an actor", async () => {
-    const a = await agentOn("a", [{ text: "A" }]);
+    const a = await agentServed("a", [{ text: "A" }]);
     const outcomes = await startOrchestration(allLogic([a.agent], { maxConcurrency: 1 }), "q").result;
     expect(outcomes.map((o) => o.ok)).toEqual([true]);
   });
@@ -335,10 +301,10 @@ describe("all", () => {
 
 describe("some", () => {
   it("stops at its quorum, aborting the rest, and returns the successes in agent order", async () => {
-    const arrived = deferred();
-    const slow = await agentOn("slow", [hanging(arrived.resolve)]);
-    const second = await agentOn("second", [after(arrived.promise, "2")]);
-    const third = await agentOn("third", [after(arrived.promise, "3")]);
+    const { turn, arrived } = hanging();
+    const slow = await agentServed("slow", [turn]);
+    const second = await agentServed("second", [after(arrived, "2")]);
+    const third = await agentServed("third", [after(arrived, "3")]);
     const quorum = await some([third.agent, slow.agent, second.agent], "q", { count: 2 });
     expect(quorum.map((s) => [s.agent, s.index, s.result.text])).toEqual([
       ["third", 0, "3"],
@@ -348,15 +314,13 @@ describe("some", () => {
   });
 
   it("rejects as soon as the quorum is out of reach, aborting the runs still going", async () => {
-    const arrived = deferred();
-    const slow = await agentOn("slow", [hanging(arrived.resolve)]);
+    const { turn, arrived } = hanging();
+    const slow = await agentServed("slow", [turn]);
     const okDone = deferred();
     // b1 fails last, once the slow run is in flight and ok has succeeded
-    const b1 = await agentOn("b1", [
-      failAfter(Promise.all([arrived.promise, okDone.promise]).then(() => {})),
-    ]);
-    const b2 = await agentOn("b2", [fail]);
-    const ok = await agentOn("ok", [{ text: "yes" }]);
+    const b1 = await agentServed("b1", [failAfter(Promise.all([arrived, okDone.promise]))]);
+    const b2 = await agentServed("b2", [fail]);
+    const ok = await agentServed("ok", [{ text: "yes" }]);
     const error = await some([ok.agent, b1.agent, b2.agent, slow.agent], "q", {
       count: 3,
       onComplete: (o) => o.agent === "ok" && okDone.resolve(),
@@ -369,7 +333,7 @@ describe("some", () => {
   });
 
   it("refuses a quorum larger than the agents without running any, and a bad count", async () => {
-    const a = await agentOn("a", [{ text: "A" }]);
+    const a = await agentServed("a", [{ text: "A" }]);
     const error = await some([a.agent], "q", { count: 2 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(QuorumNotReachedError);
     expect((error as QuorumNotReachedError).message).toBe(
@@ -380,8 +344,8 @@ describe("some", () => {
   });
 
   it("runs as an actor", async () => {
-    const a = await agentOn("a", [{ text: "A" }]);
-    const b = await agentOn("b", [{ text: "B" }]);
+    const a = await agentServed("a", [{ text: "A" }]);
+    const b = await agentServed("b", [{ text: "B" }]);
     const quorum = await startOrchestration(someLogic([a.agent, b.agent], { count: 2 }), "q").result;
     expect(quorum.map((s) => s.agent)).toEqual(["a", "b"]);
   });
@@ -389,11 +353,11 @@ describe("some", () => {
 
 describe("map", () => {
   it("hands the outcome, success or failure, to the transform", async () => {
-    const ok = await agentOn("ok", [{ text: "0.9" }]);
+    const ok = await agentServed("ok", [{ text: "0.9" }]);
     const grade = await map(ok.agent, "rate", (o) => (o.ok && Number(o.result.text) > 0.8 ? "high" : "low"));
     expect(grade).toBe("high");
 
-    const broken = await agentOn("broken", [fail]);
+    const broken = await agentServed("broken", [fail]);
     const fallback = await map(broken.agent, "rate", async (o) =>
       o.ok ? "unexpected" : `fallback after ${(o.error as Error).name}`,
     );
@@ -401,7 +365,7 @@ describe("map", () => {
   });
 
   it("rejects with what the transform throws, and when cancelled", async () => {
-    const ok = await agentOn("ok", [{ text: "x" }]);
+    const ok = await agentServed("ok", [{ text: "x" }]);
     const bug = new Error("transform bug");
     await expect(
       map(ok.agent, "q", () => {
@@ -409,18 +373,18 @@ describe("map", () => {
       }),
     ).rejects.toBe(bug);
 
-    const arrived = deferred();
-    const slow = await agentOn("slow", [hanging(arrived.resolve)]);
+    const { turn, arrived } = hanging();
+    const slow = await agentServed("slow", [turn]);
     const controller = new AbortController();
     const pending = map(slow.agent, "q", (o) => o.ok, { signal: controller.signal });
-    await arrived.promise;
+    await arrived;
     controller.abort();
     await expect(pending).rejects.toBeInstanceOf(CancelledError);
     expect(await disconnected(slow.server)).toBe(true);
   });
 
   it("runs as an actor", async () => {
-    const ok = await agentOn("ok", [{ text: "via actor" }]);
+    const ok = await agentServed("ok", [{ text: "via actor" }]);
     const text = await startOrchestration(
       mapLogic(ok.agent, (o) => (o.ok ? o.result.text : "")),
       "q",

@@ -2,7 +2,7 @@
 // each agent's requests are its own): outputs flow through transforms into the next agent, results go to
 // the shared context, a failure stops the pipeline or is passed on as a typed StepFailure, the message
 // form threads correlated replies, and a cancellation (signal or actor stop) aborts the agent in flight.
-import { defineAgent, defineTool, OpenAIProvider, ProviderError } from "@normandy/agents";
+import { ProviderError } from "@normandy/agents";
 import {
   AgentContext,
   type AgentMessage,
@@ -17,31 +17,12 @@ import {
   sequentialMessagesLogic,
   startOrchestration,
 } from "@normandy/coordination";
-import { ActorSystem, Telemetry } from "@normandy/runtime";
-import { LoopbackLLMServer, type RecordedRequest, type ScriptedTurn } from "@normandy/testing";
-import { afterEach, describe, expect, it } from "vitest";
-import { z } from "zod";
+import { Telemetry } from "@normandy/runtime";
+import type { ScriptedTurn } from "@normandy/testing";
+import { describe, expect, it } from "vitest";
+import { agentOn, approvalTool, hanging, lastUserText, useFixtures } from "./support.js";
 
-const servers: LoopbackLLMServer[] = [];
-let system: ActorSystem | undefined;
-afterEach(async () => {
-  await system?.shutdown();
-  system = undefined;
-  for (const s of servers.splice(0)) await s.stop();
-});
-
-async function serve(script: ScriptedTurn[]): Promise<LoopbackLLMServer> {
-  const server = await new LoopbackLLMServer({ script }).start();
-  servers.push(server);
-  return server;
-}
-
-const agentOn = (server: LoopbackLLMServer, name: string) =>
-  defineAgent({
-    name,
-    provider: new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL }),
-    model: "gpt-4o",
-  });
+const { serve, start } = useFixtures();
 
 /** A step whose agent answers each scripted turn in order. */
 async function step(id: string, ...script: ScriptedTurn[]) {
@@ -49,32 +30,11 @@ async function step(id: string, ...script: ScriptedTurn[]) {
   return { server, step: { id, agent: agentOn(server, id) } satisfies SequentialStep };
 }
 
-/** A turn that reports its arrival and then stays in flight until the client leaves. */
-function hanging(): { turn: ScriptedTurn; arrived: Promise<void> } {
-  let arrived: () => void = () => {};
-  const promise = new Promise<void>((r) => {
-    arrived = r;
-  });
-  return {
-    turn: () => {
-      arrived();
-      return { text: "too late", latency: { firstByteMs: 60_000 } };
-    },
-    arrived: promise,
-  };
-}
-
-function lastUserText(request: RecordedRequest | undefined): string {
-  const body = request?.body as { messages: { role: string; content: string }[] } | undefined;
-  const messages = body?.messages ?? [];
-  return messages.filter((m) => m.role === "user").at(-1)?.content ?? "";
-}
-
 const FAULT: ScriptedTurn = { fault: { kind: "server_error", message: "boom" } };
 
 describe("runSequential", () => {
   it("feeds each output, through its transform, into the next agent and stores every value", async () => {
-    system = ActorSystem.start();
+    const system = start();
     const shared = await AgentContext.start(system);
     const results = shared.namespace("results");
     const a = await step("research", { text: "tides are tidal" });
@@ -143,20 +103,8 @@ describe("runSequential", () => {
 
   it("records a transform's error and a paused run as that step's failure", async () => {
     const a = await step("a", { text: "one" });
-    const approve = defineTool({
-      name: "deploy",
-      description: "deploys",
-      input: z.object({}),
-      needsApproval: true,
-      run: () => "done",
-    });
     const server = await serve([{ toolCalls: [{ name: "deploy", arguments: {} }] }]);
-    const gated = defineAgent({
-      name: "gated",
-      provider: new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL }),
-      model: "gpt-4o",
-      tools: [approve],
-    });
+    const gated = agentOn(server, "gated", { tools: [approvalTool("deploy")] });
     const run = await runSequential(
       [
         {
@@ -348,20 +296,8 @@ describe("runSequentialMessages", () => {
   });
 
   it("uses a coordination error's code, and runs as an actor", async () => {
-    const approve = defineTool({
-      name: "deploy",
-      description: "deploys",
-      input: z.object({}),
-      needsApproval: true,
-      run: () => "done",
-    });
     const server = await serve([{ toolCalls: [{ name: "deploy", arguments: {} }] }]);
-    const gated = defineAgent({
-      name: "gated",
-      provider: new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL }),
-      model: "gpt-4o",
-      tools: [approve],
-    });
+    const gated = agentOn(server, "gated", { tools: [approvalTool("deploy")] });
     const messages = await startOrchestration(
       sequentialMessagesLogic([{ id: "gated", agent: gated }]),
       initial(),

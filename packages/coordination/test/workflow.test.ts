@@ -5,13 +5,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  defineAgent,
-  defineTool,
-  OpenAIProvider,
-  ProviderError,
-  RetryExhaustedError,
-} from "@normandy/agents";
+import { defineTool, ProviderError, RetryExhaustedError } from "@normandy/agents";
 import {
   AgentPausedError,
   agentLogic,
@@ -26,8 +20,6 @@ import {
   workflowLogic,
 } from "@normandy/coordination";
 import {
-  ActorSystem,
-  type ActorSystemOptions,
   crash,
   defineSupervisor,
   FileSnapshotStore,
@@ -36,12 +28,7 @@ import {
   type SnapshotStore,
   Telemetry,
 } from "@normandy/runtime";
-import {
-  LoopbackLLMServer,
-  type RecordedRequest,
-  type ScriptedTurn,
-  type StaticTurn,
-} from "@normandy/testing";
+import type { LoopbackLLMServer, ScriptedTurn } from "@normandy/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   type AnyActorRef,
@@ -53,67 +40,15 @@ import {
   waitFor,
 } from "xstate";
 import { z } from "zod";
+import { agentFactory, agentOn, deferred, hanging, lastUserText, refOf, useFixtures } from "./support.js";
 
-const servers: LoopbackLLMServer[] = [];
-const systems: ActorSystem[] = [];
 const dirs: string[] = [];
+// registered before useFixtures, so it runs after its hook (vitest runs afterEach hooks last-registered
+// first): the systems writing snapshots into these directories are shut down before they are removed
 afterEach(async () => {
-  for (const s of systems.splice(0)) await s.shutdown({ timeout: 0 });
-  for (const s of servers.splice(0)) await s.stop();
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
-
-async function serve(script: ScriptedTurn[]): Promise<LoopbackLLMServer> {
-  const server = await new LoopbackLLMServer({ script }).start();
-  servers.push(server);
-  return server;
-}
-
-function start(options: ActorSystemOptions = {}): ActorSystem {
-  const system = ActorSystem.start(options);
-  systems.push(system);
-  return system;
-}
-
-function deferred<T = void>() {
-  let resolve: (value: T) => void = () => {};
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
-/** A turn that reports its request's arrival and then holds the response (until the client leaves). */
-function held(text = "too late") {
-  const arrived = deferred<RecordedRequest>();
-  const turn = (request: RecordedRequest): StaticTurn => {
-    arrived.resolve(request);
-    return { text, latency: { firstByteMs: 120_000 } };
-  };
-  return { arrived: arrived.promise, turn };
-}
-
-/** The text of a request's last user message. */
-function lastUser(request: RecordedRequest | undefined): string {
-  const body = request?.body as { messages: { role: string; content: unknown }[] } | undefined;
-  const messages = body?.messages ?? [];
-  const content = messages.filter((m) => m.role === "user").at(-1)?.content;
-  return typeof content === "string" ? content : JSON.stringify(content);
-}
-
-function refOf(system: ActorSystem, address: string): AnyActorRef {
-  const ref = system.actorRef(address);
-  if (ref === undefined) throw new Error(`no process ${address}`);
-  return ref;
-}
-
-/** A factory of fresh agents talking to the server (each run starts from an empty conversation). */
-const agentOn = (server: LoopbackLLMServer, name: string) => () =>
-  defineAgent({
-    name,
-    provider: new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL }),
-    model: "gpt-4o",
-  });
+const { serve, start } = useFixtures({ shutdownTimeout: 0 });
 
 /** research → summarise → title, each step fed the previous output (string srcs, context as JSON). */
 function pipeline(server: LoopbackLLMServer) {
@@ -124,9 +59,9 @@ function pipeline(server: LoopbackLLMServer) {
       output: {} as { notes: string | undefined; summary: string | undefined; title: string | undefined },
     },
     actors: {
-      research: agentLogic(agentOn(server, "researcher")),
-      summarise: agentLogic(agentOn(server, "summariser")),
-      title: agentLogic(agentOn(server, "titler")),
+      research: agentLogic(agentFactory(server, "researcher")),
+      summarise: agentLogic(agentFactory(server, "summariser")),
+      title: agentLogic(agentFactory(server, "titler")),
     },
   }).createMachine({
     id: "pipeline",
@@ -168,9 +103,11 @@ describe("agentLogic in a hand-written workflow machine", () => {
     return setup({
       types: { context: {} as { ticket: string; label?: string; answer?: string }, input: {} as string },
       actors: {
-        classify: agentLogic(agentOn(server, "classifier"), { select: (r) => r.output.chat_message.trim() }),
-        escalate: agentLogic(agentOn(server, "escalation")),
-        reply: agentLogic(agentOn(server, "support")),
+        classify: agentLogic(agentFactory(server, "classifier"), {
+          select: (r) => r.output.chat_message.trim(),
+        }),
+        escalate: agentLogic(agentFactory(server, "escalation")),
+        reply: agentLogic(agentFactory(server, "support")),
       },
     }).createMachine({
       id: "triage",
@@ -224,12 +161,12 @@ describe("agentLogic in a hand-written workflow machine", () => {
       label: "URGENT",
       answer: "paged",
     });
-    expect(lastUser(server.requests[1])).toBe("page on-call: site down");
+    expect(lastUserText(server.requests[1])).toBe("page on-call: site down");
     expect(await runWorkflow(system, machine, "password?", { name: "t2" })).toEqual({
       label: "ROUTINE",
       answer: "see FAQ",
     });
-    expect(lastUser(server.requests[3])).toBe("answer: password?");
+    expect(lastUserText(server.requests[3])).toBe("answer: password?");
     expect(server.requests).toHaveLength(4);
   });
 
@@ -241,12 +178,12 @@ describe("agentLogic in a hand-written workflow machine", () => {
     const barrier: ScriptedTurn = async (request) => {
       if (++arrived === 2) both.resolve();
       await both.promise;
-      return { text: lastUser(request) === "argue for" ? "pro" : "con" };
+      return { text: lastUserText(request) === "argue for" ? "pro" : "con" };
     };
     const server = await serve([barrier, barrier]);
     const machine = setup({
       types: { context: {} as { pro?: string; con?: string } },
-      actors: { pro: agentLogic(agentOn(server, "pro")), con: agentLogic(agentOn(server, "con")) },
+      actors: { pro: agentLogic(agentFactory(server, "pro")), con: agentLogic(agentFactory(server, "con")) },
     }).createMachine({
       id: "debate",
       context: {},
@@ -292,12 +229,12 @@ describe("agentLogic in a hand-written workflow machine", () => {
   });
 
   it("takes an `after` timeout path, aborting the agent's in-flight request", async () => {
-    const slow = held();
+    const slow = hanging();
     const server = await serve([slow.turn]);
     const clock = new ManualClock();
     const machine = setup({
       types: { context: {} as { onTime?: boolean } },
-      actors: { draft: agentLogic(agentOn(server, "drafter")) },
+      actors: { draft: agentLogic(agentFactory(server, "drafter")) },
     }).createMachine({
       id: "deadline",
       context: {},
@@ -328,7 +265,7 @@ describe("agentLogic in a hand-written workflow machine", () => {
     const retrying = deferred<number>();
     const machine = setup({
       actors: {
-        ask: agentLogic(agentOn(server, "flaky"), {
+        ask: agentLogic(agentFactory(server, "flaky"), {
           retry: {
             maxAttempts: 3,
             baseDelayMs: 1_000,
@@ -362,7 +299,7 @@ describe("agentLogic in a hand-written workflow machine", () => {
     const once = (name: string) =>
       setup({
         actors: {
-          ask: agentLogic(agentOn(server, name), {
+          ask: agentLogic(agentFactory(server, name), {
             retry: { maxAttempts: 2, baseDelayMs: 1, jitter: false },
           }),
         },
@@ -397,14 +334,7 @@ describe("agentLogic in a hand-written workflow machine", () => {
     const server = await serve([{ toolCalls: [{ name: "wire_money", arguments: { amount: 5 } }] }]);
     const machine = setup({
       actors: {
-        pay: agentLogic(() =>
-          defineAgent({
-            name: "payer",
-            provider: new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL }),
-            model: "gpt-4o",
-            tools: [wire],
-          }),
-        ),
+        pay: agentLogic(() => agentOn(server, "payer", { tools: [wire] })),
       },
     }).createMachine({
       id: "pay",
@@ -418,7 +348,7 @@ describe("agentLogic in a hand-written workflow machine", () => {
 
   it("reuses one agent across runs when given the agent itself", async () => {
     const server = await serve([{ text: "one" }, { text: "two" }]);
-    const agent = agentOn(server, "memo")();
+    const agent = agentFactory(server, "memo")();
     const logic = agentLogic(agent, { select: (r) => r.text });
     const machine = setup({ actors: { ask: logic } }).createMachine({
       id: "twice",
@@ -442,7 +372,7 @@ describe("durable workflows", () => {
     const expected = await runWorkflow(start(), pipeline(reference), { topic: "tides" }, { name: "ref" });
     expect(expected).toEqual({ notes: "notes", summary: "summary", title: "Title" });
 
-    const slow = held();
+    const slow = hanging();
     const server = await serve([{ text: "notes" }, slow.turn, { text: "summary" }, { text: "Title" }]);
     const store = new MemorySnapshotStore();
     const first = start({ snapshotStore: store });
@@ -469,7 +399,7 @@ describe("durable workflows", () => {
     );
     expect(output).toEqual(expected);
     // research ran once; the interrupted summarise ran again with the input it was invoked with
-    expect(server.requests.map(lastUser)).toEqual([
+    expect(server.requests.map(lastUserText)).toEqual([
       "research tides",
       "summarise notes",
       "summarise notes",
@@ -480,7 +410,7 @@ describe("durable workflows", () => {
   });
 
   it("a supervisor restarts a crashed durable workflow from its last snapshot", async () => {
-    const slow = held();
+    const slow = hanging();
     const server = await serve([{ text: "notes" }, slow.turn, { text: "summary" }, { text: "Title" }]);
     const system = start({ snapshotStore: new MemorySnapshotStore() });
     const done = deferred<unknown>();
@@ -507,7 +437,7 @@ describe("durable workflows", () => {
     expect(await done.promise).toEqual({ notes: "notes", summary: "summary", title: "Title" });
     expect(system.whereis("pipe")).toBeUndefined(); // transient: not restarted once finished
     expect(before).toBeDefined();
-    expect(server.requests.map(lastUser)).toEqual([
+    expect(server.requests.map(lastUserText)).toEqual([
       "research moons",
       "summarise notes",
       "summarise notes",
@@ -569,7 +499,7 @@ describe("durable workflows", () => {
     expect(await store.keys()).toEqual(["wf/retry"]);
     const output = await runWorkflow(system, pipeline(server), { topic: "x" }, options);
     expect(output.title).toBe("Title");
-    expect(server.requests.map(lastUser)).toEqual([
+    expect(server.requests.map(lastUserText)).toEqual([
       "research x",
       "summarise notes",
       "summarise notes",
@@ -578,7 +508,7 @@ describe("durable workflows", () => {
   });
 
   it("a suspended workflow (stopped with a reason other than normal) keeps its snapshot", async () => {
-    const slow = held();
+    const slow = hanging();
     const server = await serve([slow.turn]);
     const store = new MemorySnapshotStore();
     const system = start({ snapshotStore: store });
@@ -607,8 +537,8 @@ describe("durable workflows", () => {
         events: {} as { type: "APPROVE"; by: string } | { type: "REJECT" },
       },
       actors: {
-        draft: agentLogic(agentOn(server, "writer")),
-        publish: agentLogic(agentOn(server, "publisher")),
+        draft: agentLogic(agentFactory(server, "writer")),
+        publish: agentLogic(agentFactory(server, "publisher")),
       },
     }).createMachine({
       id: "review",
@@ -679,7 +609,7 @@ describe("durable workflows", () => {
     const approve = { type: "APPROVE", by: "ana" };
     second.send("review", approve); // by name, as any process is addressed
     expect(await run.result).toEqual({ draft: "draft v1", approver: "ana", published: "live" });
-    expect(server.requests.map(lastUser)).toEqual(["write the post", "publish: draft v1"]);
+    expect(server.requests.map(lastUserText)).toEqual(["write the post", "publish: draft v1"]);
   });
 
   it("re-arms a pending `after` timer on restore", async () => {
@@ -705,14 +635,14 @@ describe("durable workflows", () => {
 
 describe("running workflows", () => {
   const waiting = (server: LoopbackLLMServer) =>
-    setup({ actors: { ask: agentLogic(agentOn(server, "slow")) } }).createMachine({
+    setup({ actors: { ask: agentLogic(agentFactory(server, "slow")) } }).createMachine({
       id: "waiting",
       initial: "asking",
       states: { asking: { invoke: { src: "ask", input: "go", onDone: "done" } }, done: { type: "final" } },
     });
 
   it("a time limit stops the workflow, aborts its request and discards its snapshot", async () => {
-    const slow = held();
+    const slow = hanging();
     const server = await serve([slow.turn]);
     const clock = new ManualClock();
     const store = new MemorySnapshotStore();
@@ -737,8 +667,8 @@ describe("running workflows", () => {
   });
 
   it("a signal or the handle cancels it", async () => {
-    const a = held();
-    const b = held();
+    const a = hanging();
+    const b = hanging();
     const server = await serve([a.turn, b.turn]);
     const system = start();
     const controller = new AbortController();
@@ -808,16 +738,16 @@ describe("running workflows", () => {
   });
 
   it("a workflow that fails stops its other running steps", async () => {
-    const slow = held();
+    const slow = hanging();
     // b fails only once a is in flight (answered by the request, not by arrival order)
     const byRequest: ScriptedTurn = async (request) => {
-      if (lastUser(request) === "a") return slow.turn(request);
+      if (lastUserText(request) === "a") return slow.turn(request);
       await slow.arrived;
       return { fault: { kind: "authentication" } };
     };
     const server = await serve([byRequest, byRequest]);
     const machine = setup({
-      actors: { a: agentLogic(agentOn(server, "a")), b: agentLogic(agentOn(server, "b")) },
+      actors: { a: agentLogic(agentFactory(server, "a")), b: agentLogic(agentFactory(server, "b")) },
     }).createMachine({
       id: "pair",
       type: "parallel",
@@ -936,7 +866,7 @@ describe("running workflows", () => {
   });
 
   it("a taken name refuses the second workflow, which reports no start", async () => {
-    const slow = held();
+    const slow = hanging();
     const server = await serve([slow.turn]);
     const telemetry = new Telemetry();
     const starts: unknown[] = [];
@@ -954,7 +884,7 @@ describe("running workflows", () => {
   });
 
   it("stopping a workflow that has already ended changes nothing", async () => {
-    const slow = held();
+    const slow = hanging();
     const server = await serve([slow.turn]);
     const system = start();
     const run = await startWorkflow(system, waiting(server), undefined, { name: "k" });
@@ -967,7 +897,7 @@ describe("running workflows", () => {
   });
 
   it("a signal aborted while a durable workflow is being restored cancels it", async () => {
-    const slow = held();
+    const slow = hanging();
     const server = await serve([slow.turn]);
     const store = new MemorySnapshotStore();
     const system = start({ snapshotStore: store });
@@ -986,7 +916,7 @@ describe("running workflows", () => {
 
   it("runs agentLogic outside any ActorSystem, retrying on the real clock", async () => {
     const server = await serve([{ fault: { kind: "server_error" } }, { text: "plain" }]);
-    const logic = agentLogic(agentOn(server, "plain"), {
+    const logic = agentLogic(agentFactory(server, "plain"), {
       retry: { maxAttempts: 2, baseDelayMs: 1, jitter: false },
       select: (r) => r.text,
     });

@@ -2,7 +2,7 @@
 // with real agents against the loopback LLM server: data flow between steps, guards, concurrency, races
 // that abort their losers, time limits, retries, approvals, durability, and definition errors.
 
-import { defineAgent, OpenAIProvider, ProviderError } from "@normandy/agents";
+import { ProviderError } from "@normandy/agents";
 import {
   AgentTimeoutError,
   InvalidWorkflowError,
@@ -12,98 +12,27 @@ import {
   WorkflowInterruptedError,
   workflow,
 } from "@normandy/coordination";
-import {
-  ActorSystem,
-  type ActorSystemOptions,
-  ManualClock,
-  MemorySnapshotStore,
-  Telemetry,
-} from "@normandy/runtime";
-import {
-  LoopbackLLMServer,
-  type RecordedRequest,
-  type ScriptedTurn,
-  type StaticTurn,
-} from "@normandy/testing";
-import { afterEach, describe, expect, it } from "vitest";
-import { type AnyActorRef, waitFor } from "xstate";
+import { ManualClock, MemorySnapshotStore, Telemetry } from "@normandy/runtime";
+import type { LoopbackLLMServer, ScriptedTurn, StaticTurn } from "@normandy/testing";
+import { describe, expect, it } from "vitest";
+import { waitFor } from "xstate";
+import { agentFactory, deferred, hanging, lastUserText, refOf, useFixtures } from "./support.js";
 
-const servers: LoopbackLLMServer[] = [];
-const systems: ActorSystem[] = [];
-afterEach(async () => {
-  for (const s of systems.splice(0)) await s.shutdown({ timeout: 0 });
-  for (const s of servers.splice(0)) await s.stop();
-});
-
-async function serve(script: ScriptedTurn[]): Promise<LoopbackLLMServer> {
-  const server = await new LoopbackLLMServer({ script }).start();
-  servers.push(server);
-  return server;
-}
-
-function start(options: ActorSystemOptions = {}): ActorSystem {
-  const system = ActorSystem.start(options);
-  systems.push(system);
-  return system;
-}
-
-function deferred<T = void>() {
-  let resolve: (value: T) => void = () => {};
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
-/** The text of a request's last user message. */
-function lastUser(request: RecordedRequest | undefined): string {
-  const body = request?.body as { messages: { role: string; content: unknown }[] } | undefined;
-  const messages = body?.messages ?? [];
-  const content = messages.filter((m) => m.role === "user").at(-1)?.content;
-  return typeof content === "string" ? content : JSON.stringify(content);
-}
+const { serve, start } = useFixtures({ shutdownTimeout: 0 });
 
 /**
  * A script for concurrent requests: each turn answers by the request's user message (its first word),
  * so the answer does not depend on which request arrived first.
  */
-function routed(
-  count: number,
-  routes: Record<string, StaticTurn | (() => Promise<StaticTurn>)>,
-): ScriptedTurn[] {
+function routed(count: number, routes: Record<string, ScriptedTurn>): ScriptedTurn[] {
   const turn: ScriptedTurn = async (request) => {
-    const word = lastUser(request).split(" ")[0] ?? "";
+    const word = lastUserText(request).split(" ")[0] ?? "";
     const route = routes[word];
     if (route === undefined) throw new Error(`no route for ${word}`);
-    return typeof route === "function" ? route() : route;
+    return typeof route === "function" ? route(request) : route;
   };
   return Array.from({ length: count }, () => turn);
 }
-
-/** A route that holds its response (until the client leaves) and reports its arrival. */
-function held() {
-  const arrived = deferred();
-  const route = async (): Promise<StaticTurn> => {
-    arrived.resolve();
-    return { text: "too late", latency: { firstByteMs: 120_000 } };
-  };
-  return { arrived: arrived.promise, route };
-}
-
-function refOf(system: ActorSystem, address: string): AnyActorRef {
-  const ref = system.actorRef(address);
-  if (ref === undefined) throw new Error(`no process ${address}`);
-  return ref;
-}
-
-const agentOn =
-  (server: LoopbackLLMServer, name = "agent") =>
-  () =>
-    defineAgent({
-      name,
-      provider: new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL }),
-      model: "gpt-4o",
-    });
 
 describe("steps", () => {
   it("chain by default, and take literal, `from`, function inputs and transforms; the output is by step", async () => {
@@ -114,7 +43,7 @@ describe("steps", () => {
       { text: "recalled" },
       { text: "12345" },
     ]);
-    const agent = agentOn(server);
+    const agent = agentFactory(server);
     const flow = workflow<string>("chain")
       .step("research", { agent }) // the workflow input
       .step("outline", { agent }) // the previous result
@@ -139,7 +68,7 @@ describe("steps", () => {
       count: 5,
     });
     expect(output.count satisfies number).toBe(5);
-    expect(server.requests.map(lastUser)).toEqual([
+    expect(server.requests.map(lastUserText)).toEqual([
       "tides",
       "notes on tides",
       "say hi",
@@ -151,8 +80,8 @@ describe("steps", () => {
   it("fail the workflow with a WorkflowError naming the step, its cause the agent's error", async () => {
     const server = await serve([{ text: "fine" }, { fault: { kind: "authentication" } }]);
     const flow = workflow("broken")
-      .step("first", { agent: agentOn(server) })
-      .step("second", { agent: agentOn(server) })
+      .step("first", { agent: agentFactory(server) })
+      .step("second", { agent: agentFactory(server) })
       .build();
     const error = await runWorkflow(start(), flow, "go", { name: "broken" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WorkflowError);
@@ -166,7 +95,7 @@ describe("steps", () => {
     const retrying = deferred();
     const flow = workflow("retry")
       .step("ask", {
-        agent: agentOn(server),
+        agent: agentFactory(server),
         retry: { maxAttempts: 2, baseDelayMs: 500, jitter: false, onRetry: () => retrying.resolve() },
       })
       .build();
@@ -178,11 +107,11 @@ describe("steps", () => {
   });
 
   it("time out: the step fails with an AgentTimeoutError cause and its request is aborted", async () => {
-    const slow = held();
-    const server = await serve(routed(1, { slow: slow.route }));
+    const slow = hanging();
+    const server = await serve(routed(1, { slow: slow.turn }));
     const clock = new ManualClock();
     const flow = workflow("limited")
-      .step("slow", { agent: agentOn(server), input: "slow", timeoutMs: 2_000 })
+      .step("slow", { agent: agentFactory(server), input: "slow", timeoutMs: 2_000 })
       .build();
     const outcome = runWorkflow(start({ clock }), flow, undefined, { name: "limited" }).catch(
       (e: unknown) => e,
@@ -201,7 +130,7 @@ describe("steps", () => {
 
   it("report a `from` step that did not run (it was in a skipped branch)", async () => {
     const server = await serve([{ text: "no" }]);
-    const agent = agentOn(server);
+    const agent = agentFactory(server);
     const flow = workflow("gap")
       .step("check", { agent, select: (r) => r.text })
       .when(
@@ -223,7 +152,7 @@ describe("steps", () => {
 
 describe("when", () => {
   const triage = (server: LoopbackLLMServer) => {
-    const agent = agentOn(server);
+    const agent = agentFactory(server);
     return workflow<string>("triage")
       .step("classify", { agent, select: (r) => r.text })
       .when(
@@ -260,7 +189,7 @@ describe("when", () => {
       close: { chat_message: "closed" },
       log: { chat_message: "logged" },
     });
-    expect(server.requests.map(lastUser)).toEqual([
+    expect(server.requests.map(lastUserText)).toEqual([
       "site down",
       "page on-call",
       "log paged",
@@ -275,7 +204,7 @@ describe("when", () => {
     const server = await serve([{ text: "7" }]);
     const odd = { name: "odd", run: () => Promise.reject("no way") };
     const flow = workflow("nested")
-      .step("n", { agent: agentOn(server), select: (r) => Number(r.text) })
+      .step("n", { agent: agentFactory(server), select: (r) => Number(r.text) })
       .when(
         "n",
         (n) => n > 5,
@@ -297,7 +226,7 @@ describe("when", () => {
 
   it("skips a branch without `otherwise` when the test fails", async () => {
     const server = await serve([{ text: "3" }, { text: "done" }]);
-    const agent = agentOn(server);
+    const agent = agentFactory(server);
     const flow = workflow("skip")
       .step("score", { agent, select: (r) => Number(r.text) })
       .when(
@@ -328,7 +257,7 @@ describe("parallel and race", () => {
       { text: "ship it" },
       ...routed(2, { same: { text: "same" } }),
     ]);
-    const agent = agentOn(server);
+    const agent = agentFactory(server);
     const flow = workflow<string>("checks")
       .parallel("checks", {
         facts: { agent, input: "facts" },
@@ -350,39 +279,37 @@ describe("parallel and race", () => {
       echo: { a: { chat_message: "same" }, b: { chat_message: "same" } },
     });
     expect(output.checks.style satisfies string).toBe("style ok");
-    expect(lastUser(server.requests[2])).toBe("verdict facts ok, style ok");
+    expect(lastUserText(server.requests[2])).toBe("verdict facts ok, style ok");
   });
 
   it("parallel fails as soon as a branch fails, aborting the others", async () => {
-    const slow = held();
+    const slow = hanging();
     const server = await serve(
       routed(2, {
-        slow: slow.route,
+        slow: slow.turn,
         bad: async () => {
           await slow.arrived;
           return { fault: { kind: "permission" } };
         },
       }),
     );
-    const agent = agentOn(server);
+    const agent = agentFactory(server);
     const flow = workflow("both")
       .parallel("pair", { slow: { agent, input: "slow" }, bad: { agent, input: "bad" } })
       .build();
     const error = await runWorkflow(start(), flow, undefined, { name: "both" }).catch((e: unknown) => e);
     expect(error).toMatchObject({ step: "pair", message: expect.stringContaining("step pair/bad failed") });
     await server.idle();
-    expect(server.requests.find((r) => lastUser(r) === "slow")?.disconnected).toBe(true);
+    expect(server.requests.find((r) => lastUserText(r) === "slow")?.disconnected).toBe(true);
   });
 
   it("a group time limit fails the group (parallel or race) and aborts its runs", async () => {
-    const slow = held();
-    const slower = held();
-    const server = await serve(
-      routed(4, { slow: slow.route, slower: slower.route, quick: { text: "quick" } }),
-    );
+    const slow = hanging();
+    const slower = hanging();
+    const server = await serve(routed(4, { slow: slow.turn, slower: slower.turn, quick: { text: "quick" } }));
     const clock = new ManualClock();
     const system = start({ clock });
-    const agent = agentOn(server);
+    const agent = agentFactory(server);
     const pair = workflow("grouped")
       .parallel(
         "pair",
@@ -409,16 +336,16 @@ describe("parallel and race", () => {
     expect(
       server.requests
         .filter((r) => r.disconnected)
-        .map(lastUser)
+        .map(lastUserText)
         .sort(),
     ).toEqual(["slow", "slower", "slower"]);
   });
 
   it("race takes the first success and aborts the losers; a failed branch does not lose it", async () => {
-    const slow = held();
+    const slow = hanging();
     const failed = deferred();
     const server = await serve([
-      ...routed(2, { slow: slow.route, fast: { text: "fast" } }),
+      ...routed(2, { slow: slow.turn, fast: { text: "fast" } }),
       ...routed(2, {
         broken: async () => {
           failed.resolve();
@@ -430,7 +357,7 @@ describe("parallel and race", () => {
         },
       }),
     ]);
-    const agent = agentOn(server);
+    const agent = agentFactory(server);
     const flow = workflow("races")
       .race("first", {
         slow: { agent, input: "slow" },
@@ -441,14 +368,14 @@ describe("parallel and race", () => {
     const output = await runWorkflow(start(), flow, undefined, { name: "races" });
     expect(output).toEqual({ first: "fast", second: { chat_message: "steady" } });
     await server.idle();
-    expect(server.requests.find((r) => lastUser(r) === "slow")?.disconnected).toBe(true);
+    expect(server.requests.find((r) => lastUserText(r) === "slow")?.disconnected).toBe(true);
   });
 
   it("race fails only when every branch has failed", async () => {
     const server = await serve(
       routed(2, { a: { fault: { kind: "authentication" } }, b: { fault: { kind: "permission" } } }),
     );
-    const agent = agentOn(server);
+    const agent = agentFactory(server);
     const flow = workflow("lost")
       .race("r", { a: { agent, input: "a" }, b: { agent, input: "b" } })
       .build();
@@ -460,7 +387,7 @@ describe("parallel and race", () => {
 
 describe("approval", () => {
   const publishing = (server: LoopbackLLMServer, timeoutMs?: number) => {
-    const agent = agentOn(server);
+    const agent = agentFactory(server);
     return workflow<string>("publish")
       .step("draft", { agent })
       .approval("review", timeoutMs === undefined ? {} : { timeoutMs })
@@ -524,23 +451,23 @@ describe("approval", () => {
       review: { approved: true, by: "lee" },
       post: { chat_message: "posted" },
     });
-    expect(server.requests.map(lastUser)).toEqual(["post", "v1"]); // the draft was not written twice
+    expect(server.requests.map(lastUserText)).toEqual(["post", "v1"]); // the draft was not written twice
   });
 });
 
 describe("durability", () => {
   it("resumes a parallel group with only its unfinished branch re-run", async () => {
-    const slow = held();
+    const slow = hanging();
     let slowCalls = 0;
     const server = await serve([
       ...routed(2, {
         done: { text: "finished" },
-        slow: async () => (++slowCalls === 1 ? slow.route() : { text: "slow done" }),
+        slow: async (request) => (++slowCalls === 1 ? slow.turn(request) : { text: "slow done" }),
       }),
       ...routed(1, { done: { text: "unused" }, slow: async () => ({ text: "slow done" }) }),
       { text: "merged" },
     ]);
-    const agent = agentOn(server);
+    const agent = agentFactory(server);
     const flow = () =>
       workflow("resume")
         .parallel("pair", { done: { agent, input: "done" }, slow: { agent, input: "slow" } })
@@ -561,7 +488,7 @@ describe("durability", () => {
       pair: { done: { chat_message: "finished" }, slow: { chat_message: "slow done" } },
       merge: { chat_message: "merged" },
     });
-    expect(server.requests.map(lastUser)).toEqual([
+    expect(server.requests.map(lastUserText)).toEqual([
       expect.stringMatching(/^(done|slow)$/),
       expect.stringMatching(/^(done|slow)$/),
       "slow",
@@ -572,13 +499,13 @@ describe("durability", () => {
 
 describe("durability of branches", () => {
   it("resumes a step inside a `when` branch (its invoke is found again in the rebuilt machine)", async () => {
-    const slow = held();
+    const slow = hanging();
     const server = await serve([
       { text: "yes" },
-      ...routed(1, { deep: slow.route }),
+      ...routed(1, { deep: slow.turn }),
       ...routed(1, { deep: { text: "deep done" } }),
     ]);
-    const agent = agentOn(server);
+    const agent = agentFactory(server);
     const flow = () =>
       workflow("deep")
         .step("gate", { agent, select: (r) => r.text })
@@ -605,7 +532,7 @@ describe("durability of branches", () => {
       gate: "yes",
       deep: { chat_message: "deep done" },
     });
-    expect(server.requests.map(lastUser)).toEqual(["go", "deep", "deep"]);
+    expect(server.requests.map(lastUserText)).toEqual(["go", "deep", "deep"]);
     expect(starts).toEqual([false, true]);
   });
 });
@@ -613,7 +540,7 @@ describe("durability of branches", () => {
 describe("definition errors", () => {
   it("are reported when the workflow is defined", async () => {
     const server = await serve([]);
-    const agent = agentOn(server);
+    const agent = agentFactory(server);
     const w = workflow("defs").step("a", { agent });
     const invalid = (f: () => unknown) => expect(f).toThrow(InvalidWorkflowError);
     invalid(() => workflow("bad.name"));

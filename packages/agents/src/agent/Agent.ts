@@ -218,6 +218,12 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     };
   }
 
+  /** Whether a run is in progress or paused for approvals. */
+  get #busy(): boolean {
+    const state = this.#actor?.getSnapshot().value;
+    return state !== undefined && state !== "idle" && state !== "done" && state !== "failed";
+  }
+
   /** Whether a run is paused for approvals. */
   get awaitingApproval(): boolean {
     return this.#actor?.getSnapshot().value === "awaiting_approval";
@@ -233,7 +239,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
    * @throws ZodError for invalid input; ProviderError; StructuredOutputError; MaxIterationsError; AgentAbortedError.
    */
   run(input?: I | string, options: RunOptions = {}): Promise<RunResult<O>> {
-    if (this.#actor !== undefined)
+    if (this.#busy)
       return Promise.reject(
         new AgentStateError(
           this.awaitingApproval
@@ -252,9 +258,12 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     this.#runId = crypto.randomUUID();
     const start = () => {
       this.#telemetry("start", {}, {});
-      const actor = createTurnActor(this.#services);
-      this.#actor = actor;
-      actor.start();
+      // one turn actor per agent, reused run after run (a new one only after an abort or a restore)
+      let actor = this.#actor;
+      if (actor === undefined) {
+        actor = createTurnActor(this.#services).start();
+        this.#actor = actor;
+      }
       const result = this.#settle(actor, options);
       if (this.#actor === actor) actor.send({ type: "RUN" }); // not when the signal was already aborted
       return result;
@@ -298,9 +307,14 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
 
   /** The conversation and, when paused, the run — JSON, to resume in another process with `restore`. */
   snapshot(): AgentSnapshot {
-    if (this.#actor !== undefined && !this.awaitingApproval)
+    const paused = this.awaitingApproval;
+    if (this.#busy && !paused)
       throw new AgentStateError("a running agent cannot be snapshotted; wait for it to finish or pause");
-    return { version: 1, memory: this.memory.dump(), turn: this.#actor?.getPersistedSnapshot() };
+    return {
+      version: 1,
+      memory: this.memory.dump(),
+      turn: paused ? this.#actor?.getPersistedSnapshot() : undefined,
+    };
   }
 
   /**
@@ -429,8 +443,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
             this.#telemetry("pause", {}, { calls: calls.map((c) => c.name) });
             finish();
             resolve({ status: "awaiting_approval", calls });
-          } else if (snapshot.status === "done") {
-            this.#actor = undefined;
+          } else if (snapshot.value === "done" || snapshot.value === "failed") {
             if (snapshot.value === "failed") {
               this.#telemetry("exception", {}, { error: ctx.error });
               finish();

@@ -1,9 +1,11 @@
 /**
- * An agent's run as an XState machine:
+ * An agent's runs as an XState machine:
  *
  * `idle → calling_model → (running_tools | awaiting_approval → running_tools) → calling_model …
- *  → done | failed`
+ *  → done | failed`, and `RUN` from `done` or `failed` starts the next run.
  *
+ * An agent keeps one turn actor for its life (creating an actor and its system per run cost about as
+ * much as the run's transitions); an aborted run stops it, and the next run gets a new one.
  * The model and tool calls are made by one invoked `calls` actor per run: entering `calling_model` sends
  * it `CALL_MODEL` (it fits the context, builds the system prompt and calls the model, so both happen
  * before every call under the run's abort signal), entering `running_tools` sends one `RUN_TOOL` per
@@ -91,7 +93,9 @@ type CallEvent =
 /** What the machine asks of the calls actor. */
 type CallRequest =
   | { readonly type: "CALL_MODEL"; readonly step: number; readonly final: boolean }
-  | { readonly type: "RUN_TOOL"; readonly call: ToolCallBlock; readonly step: number };
+  | { readonly type: "RUN_TOOL"; readonly call: ToolCallBlock; readonly step: number }
+  /** Abandons the calls in flight (a run failed while others were running). */
+  | { readonly type: "CANCEL" };
 
 /** What the model-call actor hands back: the reply, and when it has no tool calls, its parse. */
 interface ModelOutcome {
@@ -149,10 +153,13 @@ export const turnMachine = setup({
     // outcome back. Stopping the run stops it, which aborts the HTTP request and the tools in flight.
     calls: fromCallback<CallRequest>(({ self, sendBack, receive }) => {
       const services = servicesOf(self);
-      const controller = new AbortController();
-      const signal = controller.signal;
+      let controller = new AbortController();
       receive((request) => {
-        if (request.type === "CALL_MODEL") {
+        const signal = controller.signal;
+        if (request.type === "CANCEL") {
+          controller.abort(new Error("the agent run failed"));
+          controller = new AbortController();
+        } else if (request.type === "CALL_MODEL") {
           services.callModel(request.step, request.final, signal).then(
             (response) => {
               const calls = toolCallsOf(response);
@@ -205,6 +212,12 @@ export const turnMachine = setup({
       enqueue(() => servicesOf(self).remember({ role: "tool", content }));
       enqueue.assign({ error: new MaxIterationsError(context.maxToolIterations) });
     }),
+    /** A new run on a used actor: everything but the limits starts over. */
+    reset: assign(({ context }) => ({
+      ...initialContext,
+      maxToolIterations: context.maxToolIterations,
+      repairAttempts: context.repairAttempts,
+    })),
     decide: assign({
       decisions: ({ context, event }) => {
         const e = event as Extract<TurnEvent, { type: "APPROVE" | "REJECT" }>;
@@ -347,8 +360,12 @@ export const turnMachine = setup({
         },
       },
     },
-    done: { type: "final" },
-    failed: { type: "final" },
+    // not final: the actor lives as long as its agent, and the next RUN starts from here
+    done: { on: { RUN: { target: "calling_model", actions: "reset" } } },
+    failed: {
+      entry: sendTo("calls", { type: "CANCEL" as const }),
+      on: { RUN: { target: "calling_model", actions: "reset" } },
+    },
   },
 });
 
