@@ -48,16 +48,25 @@ async function fanoutRatio(): Promise<number> {
     const result = await runParallel(specs, { maxConcurrency: AGENTS });
     if (!result.success) throw new Error("a fan-out agent failed");
   };
+  const timed = async (work: () => Promise<unknown>) => {
+    server.reset(turns());
+    const t = performance.now();
+    await work();
+    return performance.now() - t;
+  };
   const ratios: number[] = [];
-  for (let round = 0; round < 5; round++) {
-    server.reset(turns());
-    let t = performance.now();
-    await raw();
-    const rawMs = performance.now() - t;
-    server.reset(turns());
-    t = performance.now();
-    await orchestrated();
-    if (round > 0) ratios.push((performance.now() - t) / rawMs); // round 0 warms up both sides
+  for (let round = 0; round < 7; round++) {
+    // each side goes first in turn: the side that follows pays for the other's garbage
+    let rawMs: number;
+    let orchestratedMs: number;
+    if (round % 2 === 0) {
+      rawMs = await timed(raw);
+      orchestratedMs = await timed(orchestrated);
+    } else {
+      orchestratedMs = await timed(orchestrated);
+      rawMs = await timed(raw);
+    }
+    if (round > 0) ratios.push(orchestratedMs / rawMs); // round 0 warms up both sides
   }
   await server.stop();
   return median(ratios);

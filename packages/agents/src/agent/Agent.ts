@@ -13,6 +13,7 @@ import type {
   ModelRequest,
   ModelResponse,
   ToolCallBlock,
+  ToolDefinition,
   ToolResultBlock,
   Usage,
 } from "../model/messages.js";
@@ -176,6 +177,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   #startSize = 0;
   #runStarted = 0;
   #slots: Slots;
+  /** The system prompt built for a tool set (when it has no context providers). */
+  #system: { readonly definitions: readonly ToolDefinition[]; readonly text: string } | undefined;
   /** The current run's id (an approval resumes the same run). */
   #runId = "";
   readonly #services: TurnServices;
@@ -520,9 +523,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   /** Builds the system prompt and fits the context for the next call (before every call). */
   async #prepare(signal: AbortSignal): Promise<string> {
     const definitions = this.tools.definitions();
-    let system = await generateSystemPrompt(this.#spec, definitions);
-    if (this.#outputSchema !== DefaultOutputSchema && this.#def.structuredOutput !== "native")
-      system += `\n${outputSchemaBlock(this.#outputSchema)}`;
+    const system = await this.#systemPrompt(definitions);
     await this.#windows.fit(this.memory, {
       model: this.#def.model,
       system,
@@ -531,6 +532,20 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
       signal,
     });
     return system;
+  }
+
+  /**
+   * The system prompt. Without context providers it depends only on the tools (whose definitions
+   * array changes when they do), so it is built once per tool set instead of on every call.
+   */
+  async #systemPrompt(definitions: readonly ToolDefinition[]): Promise<string> {
+    const cached = this.#system;
+    if (cached?.definitions === definitions) return cached.text;
+    let text = await generateSystemPrompt(this.#spec, definitions);
+    if (this.#outputSchema !== DefaultOutputSchema && this.#def.structuredOutput !== "native")
+      text += `\n${outputSchemaBlock(this.#outputSchema)}`;
+    if (!this.#spec.contextProviders?.length) this.#system = { definitions, text };
+    return text;
   }
 
   async #callModel(step: number, final: boolean, signal: AbortSignal): Promise<ModelResponse> {

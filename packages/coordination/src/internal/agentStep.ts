@@ -8,6 +8,7 @@ import type { AgentResult } from "@normandy/agents";
 import type { Clock, TimerHandle } from "@normandy/runtime";
 import { AgentTimeoutError, CancelledError } from "../errors.js";
 import { type Runnable, runToResult } from "../Runnable.js";
+import { onAbort } from "./onAbort.js";
 
 /** A counting semaphore; waiters are served in arrival order and leave the queue when their signal aborts. */
 export class Semaphore {
@@ -34,16 +35,15 @@ export class Semaphore {
     }
     return new Promise((resolve, reject) => {
       const grant = () => {
-        signal.removeEventListener("abort", onAbort);
+        detach();
         resolve(this.#releaser());
       };
-      const onAbort = () => {
+      this.#waiting.push(grant);
+      const detach = onAbort(signal, () => {
         const at = this.#waiting.indexOf(grant);
         if (at >= 0) this.#waiting.splice(at, 1);
         reject(new CancelledError(signal.reason));
-      };
-      this.#waiting.push(grant);
-      signal.addEventListener("abort", onAbort, { once: true });
+      });
     });
   }
 
@@ -114,15 +114,13 @@ export async function runStep(
   const run = runToResult(runnable, input, controller.signal);
   run.then(releaseLock, releaseLock);
   let timer: TimerHandle | undefined;
-  let onAbort = () => {};
+  let detach = () => {};
   try {
     return await new Promise<AgentResult<unknown>>((resolve, reject) => {
-      onAbort = () => {
+      detach = onAbort(signal, () => {
         controller.abort(signal.reason);
         reject(new CancelledError(signal.reason));
-      };
-      if (signal.aborted) onAbort();
-      else signal.addEventListener("abort", onAbort, { once: true });
+      });
       if (timeoutMs !== undefined)
         timer = clock.setTimeout(() => {
           const error = new AgentTimeoutError(id, timeoutMs);
@@ -135,7 +133,7 @@ export async function runStep(
     });
   } finally {
     if (timer !== undefined) clock.clearTimeout(timer);
-    signal.removeEventListener("abort", onAbort);
+    detach();
     releaseSlot?.();
   }
 }
