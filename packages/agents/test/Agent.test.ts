@@ -1,6 +1,8 @@
 // The agent, end to end through the loopback LLM server and the real SDKs, for both wire formats:
 // tool loops (parallel calls overlapping), argument correction, throwing tools, the iteration cap,
 // structured output with repair, streaming, abort, approvals persisted across "processes", faults.
+
+import { getEventListeners } from "node:events";
 import {
   type Agent,
   AgentAbortedError,
@@ -430,6 +432,28 @@ describe("agent telemetry and validation", () => {
 });
 
 describe("agent options and edge cases", () => {
+  it("gives every model call its own signal, so listeners left on it by an SDK never pile up", async () => {
+    const server = await serve(Array.from({ length: 30 }, () => ({ text: "ok" })));
+    const inner = new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL });
+    const counts: number[] = [];
+    const signals = new Set<AbortSignal>();
+    const provider: Provider = {
+      name: inner.name,
+      complete: (request, options = {}) => {
+        const signal = options.signal as AbortSignal;
+        signals.add(signal);
+        counts.push(getEventListeners(signal, "abort").length);
+        signal.addEventListener("abort", () => {}); // as the SDK does, never removed
+        return inner.complete(request, options);
+      },
+      stream: (request, options) => inner.stream(request, options),
+    };
+    const agent = defineAgent({ name: "long-lived", provider, model: "gpt-4o" });
+    for (let i = 0; i < 30; i++) await agent.run(`question ${i}`);
+    expect(signals.size).toBe(30);
+    expect(Math.max(...counts)).toBeLessThanOrEqual(1);
+  });
+
   it("honours its options: string instructions, memory bound, max tokens, tool limits, native structured output", async () => {
     const server = await serve([
       {

@@ -2,21 +2,19 @@
  * An agent's runs as an XState machine:
  *
  * `idle → calling_model → (running_tools | awaiting_approval → running_tools) → calling_model …
- *  → done | failed`, and `RUN` from `done` or `failed` starts the next run.
+ *  → done | failed`; `RUN` from `done` or `failed` starts the next run.
  *
- * An agent keeps one turn actor for its life (creating an actor and its system per run cost about as
- * much as the run's transitions); an aborted run stops it, and the next run gets a new one.
- * The model and tool calls are made by one invoked `calls` actor per run: entering `calling_model` sends
- * it `CALL_MODEL` (it fits the context, builds the system prompt and calls the model, so both happen
- * before every call under the run's abort signal), entering `running_tools` sends one `RUN_TOOL` per
- * call (they run in parallel), and it answers with `MODEL_DONE` / `TOOL_DONE`, or `CALL_ERROR`. Stopping
- * the run stops it, which aborts the HTTP request and the tools; the inspector shows the turn's state
- * and every request and answer as events. (An XState actor per call, as first built, cost ~40% more
- * per run than this — measured with `_prof`-style runs against an in-process provider — for no
- * behaviour the single actor lacks.) The machine has no transient states (each eventless microstep
- * costs as much as a state change), so the reply's outcome — tools, approval, a valid answer, a
- * repair — is decided on `MODEL_DONE`. The context holds only JSON data (the conversation lives in the
- * agent's memory), so a run paused for approval can be persisted.
+ * An agent keeps one turn actor for its life (an actor and its system per run cost about as much as
+ * the run's transitions); an aborted run stops it and the next run gets a new one. The actor invokes
+ * one `calls` actor that makes the model and tool calls: entering `calling_model` sends it `CALL_MODEL`
+ * (it fits the context, builds the system prompt and calls the model), entering `running_tools` sends
+ * one `RUN_TOOL` per call (they run in parallel), and it answers `MODEL_DONE`, `TOOL_DONE` or
+ * `CALL_ERROR`. Stopping the actor aborts the HTTP request and the tools in flight, and the inspector
+ * shows the turn's state and every request and answer as events. (An XState actor per call cost ~40%
+ * more per run, for no behaviour this lacks.) There are no transient states (an eventless microstep
+ * costs as much as a state change): the reply's outcome — tools, approval, an answer, a repair — is
+ * decided on `MODEL_DONE`. The context holds only JSON (the conversation lives in the agent's memory),
+ * so a run paused for approval can be persisted.
  */
 import { type AnyActorRef, assign, createActor, enqueueActions, fromCallback, sendTo, setup } from "xstate";
 import type { ModelResponse, ToolCallBlock, ToolResultBlock, Usage } from "../model/messages.js";
@@ -148,20 +146,30 @@ function undecided(context: TurnContext, approvals: readonly string[], except?: 
 export const turnMachine = setup({
   types: {} as { context: TurnContext; events: TurnEvent | CallEvent; input: TurnInput },
   actors: {
-    // One actor per run makes the model and tool calls (an XState actor per call cost more than the
-    // calls' own work): it runs each request it receives under the run's abort signal and sends the
-    // outcome back. Stopping the run stops it, which aborts the HTTP request and the tools in flight.
+    // Runs each request and sends the outcome back; `CANCEL` abandons what is in flight (a failed
+    // run), stopping aborts everything.
     calls: fromCallback<CallRequest>(({ self, sendBack, receive }) => {
       const services = servicesOf(self);
-      let controller = new AbortController();
+      // a controller per call: the SDK never removes the listener it adds to a call's signal, so a
+      // signal shared by every call of a long-lived actor would collect listeners forever
+      const inFlight = new Set<AbortController>();
+      const start = () => {
+        const controller = new AbortController();
+        inFlight.add(controller);
+        return controller;
+      };
+      const abortAll = (reason: string) => {
+        for (const controller of inFlight) controller.abort(new Error(reason));
+        inFlight.clear();
+      };
       receive((request) => {
-        const signal = controller.signal;
-        if (request.type === "CANCEL") {
-          controller.abort(new Error("the agent run failed"));
-          controller = new AbortController();
-        } else if (request.type === "CALL_MODEL") {
-          services.callModel(request.step, request.final, signal).then(
+        if (request.type === "CANCEL") return abortAll("the agent run failed");
+        const controller = start();
+        const settled = () => inFlight.delete(controller);
+        if (request.type === "CALL_MODEL") {
+          services.callModel(request.step, request.final, controller.signal).then(
             (response) => {
+              settled();
               const calls = toolCallsOf(response);
               const approvals = calls.filter((c) => services.needsApproval(c)).map((c) => c.id);
               // parsed here, once: the guards then decide between done, repair and failure
@@ -171,16 +179,25 @@ export const turnMachine = setup({
                   : undefined;
               sendBack({ type: "MODEL_DONE", output: { response, calls, approvals, parsed } });
             },
-            (error: unknown) => sendBack({ type: "CALL_ERROR", error }),
+            (error: unknown) => {
+              settled();
+              sendBack({ type: "CALL_ERROR", error });
+            },
           );
         } else {
-          services.runTool(request.call, request.step, signal).then(
-            (output) => sendBack({ type: "TOOL_DONE", output }),
-            (error: unknown) => sendBack({ type: "CALL_ERROR", error }),
+          services.runTool(request.call, request.step, controller.signal).then(
+            (output) => {
+              settled();
+              sendBack({ type: "TOOL_DONE", output });
+            },
+            (error: unknown) => {
+              settled();
+              sendBack({ type: "CALL_ERROR", error });
+            },
           );
         }
       });
-      return () => controller.abort(new Error("the agent run was stopped"));
+      return () => abortAll("the agent run was stopped");
     }),
   },
   actions: {
