@@ -11,7 +11,14 @@ import {
   TokenCounter,
   tiktokenEncoder,
 } from "@normandy/agents";
+import { attachLogger, attachTracing } from "@normandy/observability";
+import { Telemetry } from "@normandy/runtime";
 import { LoopbackLLMServer, type RecordedRequest, type TurnFunction } from "@normandy/testing";
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
 import OpenAI from "openai";
 import { gc, type Metric, median } from "./harness.js";
 
@@ -171,16 +178,75 @@ async function retainedBytes(): Promise<number> {
   return Math.max(0, after - before);
 }
 
+/**
+ * Agent step throughput (one tool step, loopback server without latency) in three set-ups: no bus, a
+ * bus with nothing attached, and a bus with tracing (in-memory exporter) and logging (a null
+ * destination). Measured in that order: attaching tracing turns the correlation context on for the
+ * rest of the process, so the untraced figures must come first.
+ */
+async function observabilityRatios(): Promise<{ tracing: number; detached: number }> {
+  const server = await serve(1, 0, 20_000);
+  const provider = new OpenAIProvider({ apiKey: "bench", baseURL: server.openaiBaseURL });
+  const make = (telemetry?: Telemetry) =>
+    defineAgent({
+      name: "obs",
+      provider,
+      model: "gpt-4o",
+      tools: [calculator],
+      ...(telemetry && { telemetry }),
+    });
+  const perSecond = async (agent: ReturnType<typeof make>, runs: number) => {
+    const t = performance.now();
+    for (let i = 0; i < runs; i++) {
+      agent.resetMemory();
+      await agent.run("add");
+    }
+    return runs / ((performance.now() - t) / 1000);
+  };
+  const bare = make();
+  const bus = new Telemetry();
+  const detached = make(bus);
+  await perSecond(bare, 200);
+  await perSecond(detached, 200);
+  const plain: number[] = [];
+  const idle: number[] = [];
+  for (let round = 0; round < 6; round++) {
+    // alternate which goes first
+    if (round % 2 === 0) {
+      plain.push(await perSecond(bare, 300));
+      idle.push(await perSecond(detached, 300));
+    } else {
+      idle.push(await perSecond(detached, 300));
+      plain.push(await perSecond(bare, 300));
+    }
+  }
+  const tracer = new BasicTracerProvider({
+    spanProcessors: [new SimpleSpanProcessor(new InMemorySpanExporter())],
+  });
+  const tracing = attachTracing(bus, { tracerProvider: tracer });
+  const logging = attachLogger(bus, { destination: { write: () => true } });
+  await perSecond(detached, 200);
+  const traced: number[] = [];
+  for (let round = 0; round < 6; round++) traced.push(await perSecond(detached, 300));
+  tracing.detach();
+  logging.detach();
+  await server.stop();
+  return { tracing: median(traced) / median(plain), detached: median(idle) / median(plain) };
+}
+
 /** The agents benchmark group. */
 export async function agents(): Promise<Metric[]> {
   const step = await stepRatio();
   const tokens = nextStepMicros();
   const concurrent = await concurrentRatio();
   const retained = await retainedBytes();
+  const observability = await observabilityRatios(); // last: it turns the correlation context on
   return [
     { name: "agents.step.ratio_vs_sdk", value: step, target: "<= 1.10" },
     { name: "agents.tokens.next_step_us", value: tokens, target: "<= 1000", unit: "µs" },
     { name: "agents.concurrent.ratio_vs_sdk", value: concurrent, target: "<= 1.25" },
     { name: "agents.retained_bytes_after_1000_runs", value: retained, target: "<= 1048576", unit: "B" },
+    { name: "observability.tracing.ratio", value: observability.tracing, target: ">= 0.85" },
+    { name: "observability.detached.ratio", value: observability.detached, target: ">= 0.98" },
   ];
 }

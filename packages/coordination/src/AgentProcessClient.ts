@@ -277,14 +277,31 @@ export class AgentProcessClient<I = { chat_message: string }, O = { chat_message
   }
 }
 
+const TRACE_ID = /^[0-9a-f]{32}$/;
+const SPAN_ID = /^[0-9a-f]{16}$/;
+
 /**
- * A new message's metadata: the sender's correlation ids (when correlation is on), then the caller's own
- * fields, which win.
+ * A new message's metadata: the sender's correlation ids (when correlation is on) and, when the sender
+ * works inside a span (a trace id and a span id), the W3C `traceparent` of that span, so a receiver that
+ * speaks only W3C trace context continues the trace; then the caller's own fields, which win.
  */
 function withCorrelation(
   metadata: Readonly<Record<string, unknown>> | undefined,
 ): Readonly<Record<string, unknown>> | undefined {
   if (!Correlation.enabled) return metadata;
-  const ids = Correlation.toMetadata();
+  const current = Correlation.current();
+  const ids = Correlation.toMetadata(current);
+  const traceId = current?.traceId;
+  const spanId = current?.spanId;
+  // ids from a message are untrusted strings: only well-formed (lowercase hex, not all zero) ones make a header
+  if (
+    traceId !== undefined &&
+    spanId !== undefined &&
+    TRACE_ID.test(traceId) &&
+    SPAN_ID.test(spanId) &&
+    /[^0]/.test(traceId) &&
+    /[^0]/.test(spanId)
+  )
+    ids.traceparent = `00-${traceId}-${spanId}-01`;
   return metadata === undefined ? ids : { ...ids, ...metadata };
 }

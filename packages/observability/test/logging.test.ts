@@ -269,7 +269,18 @@ describe("attachLogger over a multi-agent run", () => {
     expect(stop.measurements).toEqual(
       expect.objectContaining({ inputTokens: expect.any(Number), outputTokens: expect.any(Number) }),
     );
-    expect(stop.metadata).toEqual({ model: "gpt-4o", provider: "openai", step: 1 });
+    // message contents are never logged
+    expect(stop.metadata).toEqual({
+      model: "gpt-4o",
+      provider: "openai",
+      step: 1,
+      stream: false,
+      responseId: expect.any(String),
+      responseModel: "gpt-4o",
+      finishReason: "tool_calls",
+      messages: "[omitted]",
+      content: "[omitted]",
+    });
 
     // the tools' own lines: the helper's bindings, the ids of the run they ran in, secrets redacted
     const asking = lines.find((l) => l.msg === "asking the researcher") as Line;

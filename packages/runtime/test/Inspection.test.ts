@@ -133,6 +133,32 @@ describe("inspection", () => {
     expect(events).toEqual([]);
   });
 
+  it("announces the live tree, parents first, to an inspector attached to a running system", async () => {
+    const system = ActorSystem.start({ clock: new ManualClock() });
+    systems.push(system);
+    const sup = await system.spawn(tree, { name: "sup" });
+    const machine = createMachine({
+      id: "host",
+      invoke: { id: "inner", src: createMachine({ id: "innerLogic" }) },
+    });
+    const host = await system.spawn(machine, { name: "host" });
+    system.cast("a", { type: "crash" }); // the restarted child is announced, the crashed one is not
+    const events: InspectionEvent[] = [];
+    system.inspect((e) => events.push(e));
+    const root = system.root.sessionId;
+    const hostSnapshot = system.getSnapshot(host) as { children: Record<string, { sessionId: string }> };
+    const inner = hostSnapshot.children.inner?.sessionId;
+    expect(events.every((e) => e.type === "@xstate.actor" && e.rootId === root)).toBe(true);
+    expect(events.map(summarize)).toEqual([
+      { type: "@xstate.actor", session: root, id: "normandy", parent: undefined },
+      { type: "@xstate.actor", session: sup, id: "sup", parent: root },
+      { type: "@xstate.actor", session: system.whereis("m"), id: "m", parent: sup },
+      { type: "@xstate.actor", session: host, id: "host", parent: root },
+      { type: "@xstate.actor", session: inner, id: "inner", parent: host },
+      { type: "@xstate.actor", session: system.whereis("a"), id: "a", parent: sup },
+    ]);
+  });
+
   it("streams a supervision tree with a restart to a real WebSocket server through @statelyai/inspect", async () => {
     const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
     await new Promise<void>((resolve) => server.once("listening", resolve));

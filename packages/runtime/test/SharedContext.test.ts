@@ -698,10 +698,10 @@ describe("subscriptions", () => {
       .catch(() => {});
     await t.take("k");
     expect(events).toEqual([
-      { table: "t", key: "k", kind: "insert" },
-      { table: "t", key: "k", kind: "update" },
-      { table: "t", key: ["t", 1], kind: "insert" },
-      { table: "t", key: "k", kind: "delete" },
+      { service: sc.pid, table: "t", key: "k", kind: "insert" },
+      { service: sc.pid, table: "t", key: "k", kind: "update" },
+      { service: sc.pid, table: "t", key: ["t", 1], kind: "insert" },
+      { service: sc.pid, table: "t", key: "k", kind: "delete" },
     ]);
   });
 });
@@ -730,7 +730,7 @@ describe("ownership", () => {
     expect(mine.info()).toMatchObject({ owner: heir.pid, heir: heir.pid });
     expect(mine.get("k")).toBe(42);
     await mine.put("k", 43);
-    expect(events).toEqual([{ table: "t", from: owner.pid, to: heir.pid, reason: "heir" }]);
+    expect(events).toEqual([{ service: sc.pid, table: "t", from: owner.pid, to: heir.pid, reason: "heir" }]);
     // the heir now owns it; when it dies too (it is its own heir), the table is deleted
     crash(heir.pid);
     await settle();
@@ -767,7 +767,7 @@ describe("ownership", () => {
     }
     expect(seen).toEqual([]);
     expect(events).toHaveLength(3);
-    expect(events[0]).toEqual({ table: "plain", owner: owner.pid, reason: "owner_exit" });
+    expect(events[0]).toEqual({ service: sc.pid, table: "plain", owner: owner.pid, reason: "owner_exit" });
   });
 
   it("gives a table away, keeping the heir, and stops watching the old owner", async () => {

@@ -571,15 +571,23 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     };
     this.#emit({ type: "step_start", step });
     const telemetry = def.telemetry;
-    const meta = { ...this.#ids(), model: def.model, provider: def.provider.name, step };
+    const stream = this.#onEvent !== undefined;
+    // `messages` (a reference, never copied) is content: loggers leave it out, tracing records it on request
+    const meta = {
+      ...this.#ids(),
+      model: def.model,
+      provider: def.provider.name,
+      step,
+      stream,
+      messages: request.messages,
+    };
     const started = this.#clock.now();
     if (telemetry?.active) telemetry.emit(["normandy", "agent", "model_call", "start"], {}, meta);
     let response: ModelResponse;
     try {
-      response =
-        this.#onEvent === undefined
-          ? await def.provider.complete(request, { signal })
-          : await this.#streamModel(request, step, signal);
+      response = stream
+        ? await this.#streamModel(request, step, signal, meta, started)
+        : await def.provider.complete(request, { signal });
     } catch (error) {
       if (telemetry?.active)
         telemetry.emit(
@@ -590,23 +598,51 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
       throw error;
     }
     if (telemetry?.active) {
+      const usage = response.usage;
       telemetry.emit(
         ["normandy", "agent", "model_call", "stop"],
         {
           duration: this.#clock.now() - started,
-          inputTokens: response.usage.inputTokens,
-          outputTokens: response.usage.outputTokens,
+          inputTokens: usage.inputTokens,
+          outputTokens: usage.outputTokens,
+          cacheReadTokens: usage.cacheReadTokens,
+          cacheWriteTokens: usage.cacheWriteTokens,
+          reasoningTokens: usage.reasoningTokens,
         },
-        meta,
+        {
+          ...meta,
+          responseId: response.id,
+          responseModel: response.model,
+          // the provider's own reason (`stop`, `tool_calls`, `end_turn`, ...), as OpenTelemetry wants it
+          finishReason: response.rawStopReason ?? response.stopReason,
+          content: response.content,
+        },
       );
     }
     this.#emit({ type: "step_finish", step, stopReason: response.stopReason, usage: response.usage });
     return response;
   }
 
-  async #streamModel(request: ModelRequest, step: number, signal: AbortSignal): Promise<ModelResponse> {
+  async #streamModel(
+    request: ModelRequest,
+    step: number,
+    signal: AbortSignal,
+    meta: Readonly<Record<string, unknown>>,
+    started: number,
+  ): Promise<ModelResponse> {
     const stream = this.#def.provider.stream(request, { signal });
+    let first = true;
     for await (const event of stream) {
+      if (first) {
+        first = false;
+        const telemetry = this.#def.telemetry;
+        if (telemetry?.active)
+          telemetry.emit(
+            ["normandy", "agent", "model_call", "first_chunk"],
+            { duration: this.#clock.now() - started },
+            meta,
+          );
+      }
       if (event.type === "text_delta") this.#emit({ type: "text_delta", step, text: event.text });
       else if (event.type === "thinking_delta" && event.thinking !== "")
         this.#emit({ type: "thinking_delta", step, thinking: event.thinking });
@@ -622,15 +658,21 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   async #runTool(call: ToolCallBlock, step: number, signal: AbortSignal): Promise<ToolResultBlock> {
     await this.#slots.acquire();
     try {
-      const result = await executeToolCall(this.tools, call, {
-        signal,
-        clock: this.#clock,
-        ...(this.#def.toolTimeoutMs !== undefined && { timeoutMs: this.#def.toolTimeoutMs }),
-        ...(this.#def.telemetry !== undefined && { telemetry: this.#def.telemetry }),
-        metadata: this.#ids(),
-        agent: this.name,
-        ...(this.#def.services !== undefined && { services: this.#def.services }),
-      });
+      const execute = () =>
+        executeToolCall(this.tools, call, {
+          signal,
+          clock: this.#clock,
+          ...(this.#def.toolTimeoutMs !== undefined && { timeoutMs: this.#def.toolTimeoutMs }),
+          ...(this.#def.telemetry !== undefined && { telemetry: this.#def.telemetry }),
+          metadata: this.#ids(),
+          agent: this.name,
+          ...(this.#def.services !== undefined && { services: this.#def.services }),
+        });
+      // the call's id in the context: a run the tool starts (agent as tool, a request to another
+      // process) knows which call it belongs to, so a trace can put it under that call
+      const result = await (Correlation.enabled
+        ? Correlation.run({ toolCallId: call.id }, execute)
+        : execute());
       this.#emit({ type: "tool_result", step, result });
       return result;
     } finally {

@@ -7,6 +7,7 @@
 import {
   type AnyActor,
   type AnyActorLogic,
+  type AnyActorRef,
   createActor,
   type InspectionEvent,
   type Observer,
@@ -133,11 +134,8 @@ export class Kernel {
     this.root = createActor(rootLogic as unknown as AnyActorLogic, options);
     this.xsystem = this.root.system;
     this.root.start();
-    if (inspect !== undefined) {
-      this.inspect(inspect);
-      // the root was created before the inspector attached: announce it as XState would have
-      this.#emit({ type: "@xstate.actor", actorRef: this.root } as unknown as InspectionEvent);
-    }
+    // the root was created before the inspector attached: `inspect` announces it as XState would have
+    if (inspect !== undefined) this.inspect(inspect);
   }
 
   // ---- addressing -------------------------------------------------------------------------------
@@ -650,13 +648,18 @@ export class Kernel {
 
   // ---- inspection -------------------------------------------------------------------------------
 
-  /** Attaches an inspection observer (XState's format; `@statelyai/inspect` works unchanged). */
+  /**
+   * Attaches an inspection observer (XState's format; `@statelyai/inspect` works unchanged). It first
+   * receives an `@xstate.actor` event for every actor already alive, so attaching to a running system
+   * shows its current tree.
+   */
   inspect(observer: Observer<InspectionEvent> | ((event: InspectionEvent) => void)): Subscription {
     const obs = typeof observer === "function" ? { next: observer } : observer;
     this.#inspectors.add(obs);
     this.inspecting = true;
     if (this.#forwarder === undefined)
       this.#forwarder = this.xsystem.inspect((event: InspectionEvent) => this.#forward(event));
+    this.#announceTree(obs);
     return {
       unsubscribe: () => {
         this.#inspectors.delete(obs);
@@ -722,6 +725,24 @@ export class Kernel {
       actorRef: proc._parent,
       event,
     } as unknown as unknown as InspectionEvent);
+  }
+
+  /**
+   * Announces the live actors to one observer, parents first: the root, every process in start order
+   * (a parent is always admitted before its children), and the XState children of machine processes.
+   */
+  #announceTree(observer: Observer<InspectionEvent>): void {
+    const rootId = this.root.sessionId;
+    // a machine's XState children are actors but not processes: each ref is reached once
+    const announce = (ref: AnyActorRef): void => {
+      observer.next?.({ type: "@xstate.actor", actorRef: ref, rootId } as unknown as InspectionEvent);
+      const children = (ref.getSnapshot() as { children?: unknown } | undefined)?.children;
+      if (typeof children === "object" && children !== null)
+        for (const child of Object.values(children as Record<string, AnyActorRef | undefined>))
+          if (child !== undefined) announce(child);
+    };
+    announce(this.root);
+    for (const proc of this.#procs.values()) announce(proc.ref);
   }
 
   #emit(event: InspectionEvent): void {

@@ -100,6 +100,8 @@ const EVENT_TABLE_DELETED = ["normandy", "shared_context", "table_deleted"] as c
 export class Store {
   readonly system: ActorSystem;
   readonly tables = new Map<string, TableState>();
+  /** The pid of the service that owns the store (set by its `init`), reported with every telemetry event. */
+  service: string | undefined = undefined;
   /** The service's monitor of each owner pid. */
   readonly #monitors = new Map<string, MonitorRef>();
 
@@ -246,7 +248,11 @@ export class Store {
     const telemetry = this.system.telemetry;
     for (const change of changes) {
       if (telemetry.active)
-        telemetry.emit(EVENT_WRITE, {}, { table: table.name, key: change.key, kind: change.kind });
+        telemetry.emit(
+          EVENT_WRITE,
+          {},
+          { service: this.service, table: table.name, key: change.key, kind: change.kind },
+        );
       if (table.subscribers.size === 0) continue;
       for (const sub of [...table.subscribers]) {
         if (!table.subscribers.has(sub) || !this.canRead(table, sub.caller)) continue;
@@ -292,7 +298,8 @@ export class Store {
     const message: EtsTransferMessage = { type: "ETS-TRANSFER", table: table.name, from, data };
     ctx.send(to, message);
     const telemetry = this.system.telemetry;
-    if (telemetry.active) telemetry.emit(EVENT_TRANSFER, {}, { table: table.name, from, to, reason });
+    if (telemetry.active)
+      telemetry.emit(EVENT_TRANSFER, {}, { service: this.service, table: table.name, from, to, reason });
   }
 
   /**
@@ -308,7 +315,11 @@ export class Store {
     this.unwatchIfIdle(table.owner, ctx);
     const telemetry = this.system.telemetry;
     if (telemetry.active)
-      telemetry.emit(EVENT_TABLE_DELETED, {}, { table: table.name, owner: table.owner, reason });
+      telemetry.emit(
+        EVENT_TABLE_DELETED,
+        {},
+        { service: this.service, table: table.name, owner: table.owner, reason },
+      );
   }
 }
 
@@ -433,7 +444,10 @@ async function runTransaction(
 /** The service behaviour; its `init` argument is the store it will own. */
 export const sharedContextService = defineServer({
   name: "shared_context",
-  init: (store: Store) => store,
+  init: (store: Store, ctx) => {
+    store.service = ctx.self;
+    return store;
+  },
   handleCall: (
     req: Request,
     from,
