@@ -432,7 +432,7 @@ describe("agent telemetry and validation", () => {
 });
 
 describe("agent options and edge cases", () => {
-  it("gives every model call its own signal, so listeners left on it by an SDK never pile up", async () => {
+  it("gives every run its own signal, so listeners left on it by an SDK never pile up", async () => {
     const server = await serve(Array.from({ length: 30 }, () => ({ text: "ok" })));
     const inner = new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL });
     const counts: number[] = [];

@@ -90,7 +90,8 @@ type CallEvent =
 
 /** What the machine asks of the calls actor. */
 type CallRequest =
-  | { readonly type: "CALL_MODEL"; readonly step: number; readonly final: boolean }
+  /** `first`: the run's first call (a new run gets a new abort signal). */
+  | { readonly type: "CALL_MODEL"; readonly step: number; readonly final: boolean; readonly first: boolean }
   | { readonly type: "RUN_TOOL"; readonly call: ToolCallBlock; readonly step: number }
   /** Abandons the calls in flight (a run failed while others were running). */
   | { readonly type: "CANCEL" };
@@ -150,26 +151,20 @@ export const turnMachine = setup({
     // run), stopping aborts everything.
     calls: fromCallback<CallRequest>(({ self, sendBack, receive }) => {
       const services = servicesOf(self);
-      // a controller per call: the SDK never removes the listener it adds to a call's signal, so a
-      // signal shared by every call of a long-lived actor would collect listeners forever
-      const inFlight = new Set<AbortController>();
-      const start = () => {
-        const controller = new AbortController();
-        inFlight.add(controller);
-        return controller;
-      };
-      const abortAll = (reason: string) => {
-        for (const controller of inFlight) controller.abort(new Error(reason));
-        inFlight.clear();
-      };
+      // a controller per run, not one for the actor's life: the SDK never removes the listener it adds
+      // to a call's signal, so a signal shared run after run would collect listeners forever
+      let controller = new AbortController();
       receive((request) => {
-        if (request.type === "CANCEL") return abortAll("the agent run failed");
-        const controller = start();
-        const settled = () => inFlight.delete(controller);
+        if (request.type === "CANCEL") {
+          controller.abort(new Error("the agent run failed"));
+          controller = new AbortController();
+          return;
+        }
+        if (request.type === "CALL_MODEL" && request.first) controller = new AbortController();
+        const signal = controller.signal;
         if (request.type === "CALL_MODEL") {
-          services.callModel(request.step, request.final, controller.signal).then(
+          services.callModel(request.step, request.final, signal).then(
             (response) => {
-              settled();
               const calls = toolCallsOf(response);
               const approvals = calls.filter((c) => services.needsApproval(c)).map((c) => c.id);
               // parsed here, once: the guards then decide between done, repair and failure
@@ -179,25 +174,16 @@ export const turnMachine = setup({
                   : undefined;
               sendBack({ type: "MODEL_DONE", output: { response, calls, approvals, parsed } });
             },
-            (error: unknown) => {
-              settled();
-              sendBack({ type: "CALL_ERROR", error });
-            },
+            (error: unknown) => sendBack({ type: "CALL_ERROR", error }),
           );
         } else {
-          services.runTool(request.call, request.step, controller.signal).then(
-            (output) => {
-              settled();
-              sendBack({ type: "TOOL_DONE", output });
-            },
-            (error: unknown) => {
-              settled();
-              sendBack({ type: "CALL_ERROR", error });
-            },
+          services.runTool(request.call, request.step, signal).then(
+            (output) => sendBack({ type: "TOOL_DONE", output }),
+            (error: unknown) => sendBack({ type: "CALL_ERROR", error }),
           );
         }
       });
-      return () => abortAll("the agent run was stopped");
+      return () => controller.abort(new Error("the agent run was stopped"));
     }),
   },
   actions: {
@@ -282,6 +268,7 @@ export const turnMachine = setup({
         type: "CALL_MODEL" as const,
         step: context.step + 1,
         final: context.final,
+        first: context.step === 0,
       })),
       on: {
         MODEL_DONE: [
