@@ -77,6 +77,13 @@ describe("ConversationMemory", () => {
     const legacy = JSON.parse(memory.dump()) as Record<string, unknown>;
     delete legacy.conversationId;
     expect(ConversationMemory.load(JSON.stringify(legacy)).conversationId).not.toBe(id);
+    const copy = new ConversationMemory();
+    copy.copyFrom(ConversationMemory.load(memory.dump()));
+    expect([copy.conversationId, copy.currentTurnId, copy.messages()]).toEqual([
+      id,
+      memory.currentTurnId,
+      memory.messages(),
+    ]);
     memory.clear();
     expect(memory.conversationId).not.toBe(id);
   });

@@ -200,11 +200,10 @@ export function defineAgentProcess<I, O>(options: AgentProcessOptions<I, O>): Se
       restore: (value): State => {
         const stored = value as Stored;
         const state = fresh(definition, { ...stored.stats, restores: stored.stats.restores + 1 });
-        if (stored.turn !== undefined) {
-          // paused for approval: the caller is gone; resume the conversation as it was, run abandoned
-          const snapshot = stored.turn as ReturnType<Agent["snapshot"]>;
-          state.agent.memory.replace(ConversationMemory.load(snapshot.memory).entries());
-        } else state.agent.memory.replace(ConversationMemory.load(stored.memory).entries());
+        // paused for approval: the caller is gone; resume the conversation as it was, run abandoned
+        const dump =
+          stored.turn === undefined ? stored.memory : (stored.turn as ReturnType<Agent["snapshot"]>).memory;
+        state.agent.memory.copyFrom(ConversationMemory.load(dump));
         closeDanglingCalls(state.agent.memory);
         return { ...state, interrupted: stored.inflight };
       },

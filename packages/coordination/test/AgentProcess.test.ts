@@ -160,6 +160,7 @@ describe("an agent process", () => {
     const agents = await AgentSupervisor.start(system);
     const client = await agents.startAgent({ id: "d", definition: definition(server) });
     await client.request("the number is 42");
+    const conversation = ConversationMemory.load(await client.memory()).conversationId;
     const running = toolRunning();
     const pending = client.request("use a tool").catch((e: unknown) => e);
     await running;
@@ -170,6 +171,7 @@ describe("an agent process", () => {
     expect(agents.findAgent("d")).not.toBe(before);
     // the answered turn and the completed step of the interrupted one are back; the cut call is closed
     expect(roles(await client.memory())).toEqual(["user", "assistant", "user", "assistant", "tool"]);
+    expect(ConversationMemory.load(await client.memory()).conversationId).toBe(conversation); // the same conversation
     const reply = await client.request("what was the number?");
     expect(reply.payload.status === "done" && reply.payload.output.chat_message).toBe("still here");
     const last = server.requests[2]?.body as { messages: { role: string; content: unknown }[] };

@@ -328,9 +328,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   restore(snapshot: AgentSnapshot): void {
     if (snapshot.version !== 1)
       throw new AgentStateError(`unsupported agent snapshot version ${String(snapshot.version)}`);
-    const memory = ConversationMemory.load(snapshot.memory);
-    this.memory.replace(memory.entries());
-    if (memory.currentTurnId !== undefined) this.memory.add();
+    this.memory.copyFrom(ConversationMemory.load(snapshot.memory));
     this.#actor =
       snapshot.turn === undefined ? undefined : createTurnActor(this.#services, snapshot.turn).start();
   }

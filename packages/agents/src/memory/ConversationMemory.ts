@@ -155,6 +155,18 @@ export class ConversationMemory {
     this.#trim();
   }
 
+  /**
+   * Becomes a copy of another conversation: its history, current turn and id (restoring a dump).
+   *
+   * @param other - e.g. `ConversationMemory.load(dump)`.
+   */
+  copyFrom(other: ConversationMemory): void {
+    this.#set([...other.#entries]);
+    this.#currentTurnId = other.#currentTurnId;
+    this.#conversationId = other.#conversationId;
+    this.#trim();
+  }
+
   /** Forgets every message and the current turn. */
   clear(): void {
     this.#set([]);
