@@ -89,6 +89,7 @@ export {
   ResponseAssembler,
   type StreamEvent,
   type StreamTranslator,
+  toRawEvent,
 } from "./model/stream.js";
 export {
   type ChatMessage,

@@ -49,6 +49,32 @@ export type RawStreamEvent =
       readonly rawStopReason: string | undefined;
     };
 
+/**
+ * The raw event a public stream event was assembled from, to feed a stream's events into another
+ * assembler (a restarted attempt, a replay). Block indexes are shifted by `offset`.
+ *
+ * @param event - a public stream event.
+ * @param offset - added to block indexes (default 0).
+ * @returns the raw event that reproduces it.
+ */
+export function toRawEvent(event: StreamEvent, offset = 0): RawStreamEvent {
+  switch (event.type) {
+    case "message_start":
+    case "usage":
+      return event;
+    case "tool_call_end":
+      return { type: "tool_call_end", index: event.index + offset };
+    case "message_end":
+      return {
+        type: "message_end",
+        stopReason: event.response.stopReason,
+        rawStopReason: event.response.rawStopReason,
+      };
+    default:
+      return offset === 0 ? event : { ...event, index: event.index + offset };
+  }
+}
+
 interface OpenBlock {
   kind: "text" | "thinking" | "tool_call";
   chunks: string[];

@@ -14,7 +14,13 @@
  * the next trial as `retryAfterMs` (`cause` is the {@link CircuitOpenError}).
  */
 import type { ModelRequest, ModelResponse } from "../model/messages.js";
-import { ModelStream, type RawEventSource, type RawStreamEvent, type StreamEvent } from "../model/stream.js";
+import {
+  ModelStream,
+  type RawEventSource,
+  type RawStreamEvent,
+  type StreamEvent,
+  toRawEvent,
+} from "../model/stream.js";
 import type { CallOptions, Provider } from "../providers/Provider.js";
 import { ProviderError } from "../providers/ProviderError.js";
 import type { CircuitBreakerHandle, CircuitOutcome, CircuitPermit } from "./CircuitBreaker.js";
@@ -126,7 +132,7 @@ export function withResilience(provider: Provider, options: ResilienceOptions = 
           produced ||= OUTPUT.has(event.type);
           if ("index" in event) restarts.used.add(event.index + restarts.offset);
           if (event.type === "message_end") settle({ type: "success" });
-          yield toRaw(event, restarts.offset);
+          yield toRawEvent(event, restarts.offset);
           // anything after the end is not ours to hand on
           if (event.type === "message_end") break;
         }
@@ -259,25 +265,6 @@ function startAttempt(policy: RetryPolicy | undefined, signal: AbortSignal, numb
       if (timer !== undefined) policy?.clock.clearTimeout(timer);
     },
   };
-}
-
-/** Turns a public event of the inner stream back into the raw event it came from, shifted by `offset`. */
-function toRaw(event: StreamEvent, offset: number): RawStreamEvent {
-  switch (event.type) {
-    case "message_start":
-    case "usage":
-      return event;
-    case "tool_call_end":
-      return { type: "tool_call_end", index: event.index + offset };
-    case "message_end":
-      return {
-        type: "message_end",
-        stopReason: event.response.stopReason,
-        rawStopReason: event.response.rawStopReason,
-      };
-    default:
-      return offset === 0 ? event : { ...event, index: event.index + offset };
-  }
 }
 
 function joinSignals(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {

@@ -12,15 +12,16 @@
  * model calls are). Wrapped inside `withResilience`, every attempt is recorded; wrapped outside, only
  * the resilient call's outcome.
  */
-import type {
-  CallOptions,
-  ModelRequest,
-  ModelResponse,
-  ModelStream,
-  Provider,
-  RawEventSource,
-  RawStreamEvent,
-  StreamEvent,
+import {
+  type CallOptions,
+  type ModelRequest,
+  type ModelResponse,
+  type ModelStream,
+  type Provider,
+  type RawEventSource,
+  type RawStreamEvent,
+  type StreamEvent,
+  toRawEvent,
 } from "@normandy/agents";
 import { RecordingWriteError } from "./errors.js";
 import {
@@ -34,7 +35,7 @@ import {
 import { recordError } from "./recordedError.js";
 import { redact } from "./redact.js";
 import { fileSink, type RecordingSink } from "./sinks.js";
-import { TransparentStream, toRaw } from "./streams.js";
+import { TransparentStream } from "./streams.js";
 
 /** Where a recorder writes: a JSONL file, or a sink. */
 export type RecordingTarget =
@@ -136,7 +137,7 @@ export function recordingProvider(provider: Provider, options: RecordingOptions)
           events.push(event);
           const end = event.type === "message_end";
           if (end) await finish();
-          yield toRaw(event);
+          yield toRawEvent(event);
           if (end) return;
         }
       } catch (error) {

@@ -22,6 +22,7 @@ import {
   ProviderError,
   type RawEventSource,
   type RawStreamEvent,
+  toRawEvent,
 } from "@normandy/agents";
 import { compileIgnore, firstDifference } from "./compare.js";
 import { ReplayExhaustedError, ReplayMismatchError } from "./errors.js";
@@ -39,7 +40,7 @@ import {
 } from "./exchange.js";
 import { replayedError } from "./recordedError.js";
 import { redact } from "./redact.js";
-import { TransparentStream, toRaw } from "./streams.js";
+import { TransparentStream } from "./streams.js";
 
 /** Where a replay reads its exchanges: a JSONL file, or exchanges already in memory. */
 export type ReplaySource =
@@ -158,7 +159,7 @@ export function replayProvider(options: ReplayOptions): ReplayProvider {
         const exchange = take("stream", sent) as RecordedStream;
         for (const event of exchange.events) {
           if (signal.aborted) throw abortedError(signal);
-          yield toRaw(toJson(event));
+          yield toRawEvent(toJson(event));
         }
         if (exchange.error !== undefined) throw replayedError(exchange.error);
       };

@@ -1,37 +1,9 @@
 /**
- * Stream plumbing shared by the recorder and the replayer: turning a recorded public stream event back
- * into the raw event a `ModelStream` assembles, and a `ModelStream` that lets record/replay's own typed
- * errors through (a plain `ModelStream` would wrap them in a ProviderError of kind `network`).
+ * Stream plumbing shared by the recorder and the replayer: a `ModelStream` that lets record/replay's own
+ * typed errors through (a plain `ModelStream` would wrap them in a ProviderError of kind `network`).
  */
-import {
-  type ModelResponse,
-  ModelStream,
-  ProviderError,
-  type RawStreamEvent,
-  type StreamEvent,
-} from "@normandy/agents";
+import { type ModelResponse, ModelStream, ProviderError, type StreamEvent } from "@normandy/agents";
 import { RecordingWriteError, ReplayError } from "./errors.js";
-
-/**
- * The raw event a public stream event was assembled from.
- *
- * @param event - a public (normalized) stream event.
- * @returns the raw event that reproduces it.
- */
-export function toRaw(event: StreamEvent): RawStreamEvent {
-  switch (event.type) {
-    case "tool_call_end":
-      return { type: "tool_call_end", index: event.index };
-    case "message_end":
-      return {
-        type: "message_end",
-        stopReason: event.response.stopReason,
-        rawStopReason: event.response.rawStopReason,
-      };
-    default:
-      return event;
-  }
-}
 
 /**
  * Whether an error is one of ours, to be surfaced as is rather than as a provider failure. A
