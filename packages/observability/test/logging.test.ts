@@ -15,41 +15,27 @@ import {
 import { AgentProcessClient, agentProcessName, defineAgentProcess } from "@normandy/coordination";
 import { attachLogger, correlationFields, DEFAULT_EVENT_LEVELS, scrubSecrets } from "@normandy/observability";
 import {
-  ActorSystem,
+  type ActorSystem,
   CORRELATION_METADATA_KEY,
   Correlation,
   type CorrelationIds,
   InvalidArgumentError,
   Telemetry,
 } from "@normandy/runtime";
-import { LoopbackLLMServer, type ScriptedTurn } from "@normandy/testing";
+import type { LoopbackLLMServer, ScriptedTurn } from "@normandy/testing";
 import { context, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useFixtures } from "./support.js";
 
 // shaped like a real OpenAI key, so the text scrubber has something to find as well
 const API_KEY = "sk-test-4f9a8b7c6d5e4f3a2b1c0d9e";
 const TRACE = "0af7651916cd43dd8448eb211c80319c";
 
-let servers: LoopbackLLMServer[] = [];
-let systems: ActorSystem[] = [];
-afterEach(async () => {
-  for (const s of systems) await s.shutdown();
-  systems = [];
-  for (const s of servers) await s.stop();
-  servers = [];
-});
-
-async function serve(script: ScriptedTurn[]): Promise<LoopbackLLMServer> {
-  const server = await new LoopbackLLMServer({ script }).start();
-  servers.push(server);
-  return server;
-}
+const { serve, start } = useFixtures();
 
 function startSystem(telemetry?: Telemetry): ActorSystem {
-  const system = ActorSystem.start(telemetry === undefined ? {} : { telemetry });
-  systems.push(system);
-  return system;
+  return start(telemetry === undefined ? {} : { telemetry });
 }
 
 const providerOf = (server: LoopbackLLMServer): Provider =>

@@ -10,8 +10,8 @@ import {
   GEN_AI_TOKEN_BUCKETS,
   METERED_EVENTS,
 } from "@normandy/observability";
-import { ActorSystem, defineServer, ManualClock, MemorySnapshotStore, Telemetry } from "@normandy/runtime";
-import { LoopbackLLMServer, type ScriptedTurn } from "@normandy/testing";
+import { defineServer, ManualClock, MemorySnapshotStore, Telemetry } from "@normandy/runtime";
+import type { LoopbackLLMServer } from "@normandy/testing";
 import { metrics } from "@opentelemetry/api";
 import {
   AggregationTemporality,
@@ -22,22 +22,10 @@ import {
   type MetricData,
   PeriodicExportingMetricReader,
 } from "@opentelemetry/sdk-metrics";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { useFixtures } from "./support.js";
 
-const servers: LoopbackLLMServer[] = [];
-const systems: ActorSystem[] = [];
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0)) await c();
-  for (const s of systems.splice(0)) await s.shutdown();
-  for (const s of servers.splice(0)) await s.stop();
-});
-
-async function serve(script: ScriptedTurn[]): Promise<LoopbackLLMServer> {
-  const server = await new LoopbackLLMServer({ script }).start();
-  servers.push(server);
-  return server;
-}
+const { serve, start, cleanup } = useFixtures();
 
 const openai = (server: LoopbackLLMServer): Provider =>
   new OpenAIProvider({ apiKey: "test-key", baseURL: server.openaiBaseURL });
@@ -47,7 +35,7 @@ function metered() {
   const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
   const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
   const provider = new MeterProvider({ readers: [reader] });
-  cleanups.push(() => provider.shutdown());
+  cleanup(() => provider.shutdown());
   /** Flushes and returns the newest export's metrics by name. */
   const collect = async (): Promise<Map<string, MetricData>> => {
     await reader.forceFlush();
@@ -181,8 +169,7 @@ describe("attachMetrics over the runtime", () => {
   it("counts restarts, dead letters and overflows, and observes live processes and mailbox depths", async () => {
     const { provider, collect } = metered();
     const telemetry = new Telemetry();
-    const system = ActorSystem.start({ telemetry, snapshotStore: new MemorySnapshotStore() });
-    systems.push(system);
+    const system = start({ telemetry, snapshotStore: new MemorySnapshotStore() });
     const handle = attachMetrics(telemetry, { meterProvider: provider, system });
 
     // a restart: an agent process crashes and its supervisor starts it again
@@ -212,7 +199,7 @@ describe("attachMetrics over the runtime", () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
-    cleanups.push(() => release()); // before the system's shutdown, even when an assertion fails
+    cleanup(() => release()); // before the system's shutdown, even when an assertion fails
     const busy = defineServer<undefined, number, never, never, { type: "work" }>({
       init: () => 0,
       handleCast: async (_msg, n) => {
@@ -257,10 +244,9 @@ describe("attachMetrics over the runtime", () => {
   it("observes only the mailboxes it is given, and uses the global meter provider by default", async () => {
     const { provider, collect } = metered();
     metrics.setGlobalMeterProvider(provider);
-    cleanups.push(() => metrics.disable());
+    cleanup(() => metrics.disable());
     const telemetry = new Telemetry();
-    const system = ActorSystem.start({ telemetry });
-    systems.push(system);
+    const system = start({ telemetry });
     const echo = defineServer<undefined, number>({ init: () => 0 });
     await system.spawn(echo, { name: "one" });
     await system.spawn(echo, { name: "two" });

@@ -25,13 +25,13 @@ import {
 } from "@normandy/coordination";
 import { attachTracing, CorrelationIdGenerator, errorTypeOf, TRACED_EVENTS } from "@normandy/observability";
 import {
-  ActorSystem,
+  type ActorSystem,
   Correlation,
   type CorrelationIds,
   MemorySnapshotStore,
   Telemetry,
 } from "@normandy/runtime";
-import { LoopbackLLMServer, type ScriptedTurn } from "@normandy/testing";
+import type { LoopbackLLMServer } from "@normandy/testing";
 import { type AttributeValue, context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
@@ -42,7 +42,8 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { useFixtures } from "./support.js";
 
 const TRACE = "0af7651916cd43dd8448eb211c80319c";
 const SPAN = "b7ad6b7169203331";
@@ -53,14 +54,7 @@ const CONTENT_KEYS = [
   "gen_ai.tool.call.arguments",
 ];
 
-const servers: LoopbackLLMServer[] = [];
-const systems: ActorSystem[] = [];
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0)) await c();
-  for (const s of systems.splice(0)) await s.shutdown();
-  for (const s of servers.splice(0)) await s.stop();
-});
+const { serve, start, cleanup } = useFixtures();
 
 const manager = new AsyncLocalStorageContextManager();
 beforeAll(() => {
@@ -70,15 +64,8 @@ afterAll(() => {
   context.disable();
 });
 
-async function serve(script: ScriptedTurn[]): Promise<LoopbackLLMServer> {
-  const server = await new LoopbackLLMServer({ script }).start();
-  servers.push(server);
-  return server;
-}
-
 function startSystem(telemetry: Telemetry): ActorSystem {
-  const system = ActorSystem.start({ telemetry, snapshotStore: new MemorySnapshotStore() });
-  systems.push(system);
+  const system = start({ telemetry, snapshotStore: new MemorySnapshotStore() });
   return system;
 }
 
@@ -99,7 +86,7 @@ function traced(options: { captureContent?: boolean; ids?: boolean } = {}) {
     tracerProvider: provider,
     ...(options.captureContent !== undefined && { captureContent: options.captureContent }),
   });
-  cleanups.push(() => {
+  cleanup(() => {
     handle.detach();
     return provider.shutdown();
   });
@@ -819,7 +806,7 @@ describe("attachTracing: workflows, detach, the handler", () => {
     const exporter = new InMemorySpanExporter();
     const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
     trace.setGlobalTracerProvider(provider);
-    cleanups.push(() => trace.disable());
+    cleanup(() => trace.disable());
     const telemetry = new Telemetry();
     const handle = attachTracing(telemetry);
     const agent = defineAgent({ name: "global", provider: openai(server), model: "gpt-4o", telemetry });
@@ -855,7 +842,7 @@ describe("attachTracing over OTLP/HTTP", () => {
       });
     });
     await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
-    cleanups.push(() => new Promise<void>((resolve) => collector.close(() => resolve())));
+    cleanup(() => new Promise<void>((resolve) => collector.close(() => resolve())));
     const port = (collector.address() as AddressInfo).port;
 
     const server = await serve([
