@@ -23,7 +23,15 @@ import { ManualClock, Telemetry } from "@normandy/runtime";
 import type { RecordedRequest, ScriptedTurn } from "@normandy/testing";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { agentOn, counted, deferred, hanging, lastUserText, useFixtures } from "./support.js";
+import {
+  agentOn,
+  counted,
+  deferred,
+  hanging,
+  lastUserText,
+  recordOrchestration,
+  useFixtures,
+} from "./support.js";
 
 const { serve } = useFixtures();
 
@@ -323,16 +331,7 @@ describe("the team", () => {
   });
 
   it("reports start, an agent event per manager and worker run, and stop on the telemetry bus", async () => {
-    const telemetry = new Telemetry();
-    const seen: Array<{
-      event: string;
-      measurements: Record<string, number>;
-      metadata: Record<string, unknown>;
-    }> = [];
-    const name = (phase: string) => ["normandy", "orchestration", "hierarchical", phase];
-    telemetry.attach("t", [name("start"), name("agent"), name("stop"), name("exception")], (event, m, meta) =>
-      seen.push({ event: event.at(-1) as string, measurements: m, metadata: meta }),
-    );
+    const { telemetry, seen } = recordOrchestration("hierarchical");
     const boss = await manager(plan({ task: "one" }, { task: "two" }), { json: { answer: "ok" } });
     const good = await worker("good", { text: "fine" });
     const bad = await worker("bad", FAULT);

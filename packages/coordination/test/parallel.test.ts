@@ -20,7 +20,15 @@ import {
 import { ManualClock, Telemetry } from "@normandy/runtime";
 import type { ScriptedTurn } from "@normandy/testing";
 import { describe, expect, it } from "vitest";
-import { agentOn, counted, deferred, hanging, lastUserText, useFixtures } from "./support.js";
+import {
+  agentOn,
+  counted,
+  deferred,
+  hanging,
+  lastUserText,
+  recordOrchestration,
+  useFixtures,
+} from "./support.js";
 
 const { serve, start } = useFixtures();
 
@@ -263,16 +271,7 @@ describe("runParallel", () => {
   });
 
   it("reports start, one agent event per agent, stop — and exception on cancellation", async () => {
-    const telemetry = new Telemetry();
-    const seen: Array<{
-      event: string;
-      measurements: Record<string, number>;
-      metadata: Record<string, unknown>;
-    }> = [];
-    const name = (phase: string) => ["normandy", "orchestration", "parallel", phase];
-    telemetry.attach("t", [name("start"), name("agent"), name("stop"), name("exception")], (event, m, meta) =>
-      seen.push({ event: event.at(-1) as string, measurements: m, metadata: meta }),
-    );
+    const { telemetry, seen } = recordOrchestration("parallel");
     const a = await member("a", { text: "one" });
     const b = await member("b", FAULT);
     await runParallel(

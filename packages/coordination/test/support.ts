@@ -3,7 +3,7 @@
 // a deferred promise, a reply inbox, and small probes of recorded requests, runs and processes.
 import { type Agent, type AgentDefinition, defineAgent, defineTool, OpenAIProvider } from "@normandy/agents";
 import type { AgentReplyEvent, Runnable } from "@normandy/coordination";
-import { ActorSystem, type ActorSystemOptions, defineServer } from "@normandy/runtime";
+import { ActorSystem, type ActorSystemOptions, defineServer, Telemetry } from "@normandy/runtime";
 import {
   type LatencyOptions,
   LoopbackLLMServer,
@@ -161,4 +161,28 @@ export function replyInbox(system: ActorSystem, onReply: (event: AgentReplyEvent
       },
     }),
   );
+}
+
+/** One orchestration event as {@link recordOrchestration} keeps it: its phase, measurements and metadata. */
+export interface RecordedEvent {
+  /** `start`, `agent`, `stop` or `exception`. */
+  readonly event: string;
+  readonly measurements: Record<string, number>;
+  readonly metadata: Record<string, unknown>;
+}
+
+/**
+ * A telemetry bus recording the start / agent / stop / exception events of one kind of orchestration.
+ *
+ * @param kind - `parallel`, `hierarchical`, ...
+ * @returns the bus and what it recorded (in order).
+ */
+export function recordOrchestration(kind: string): { telemetry: Telemetry; seen: RecordedEvent[] } {
+  const telemetry = new Telemetry();
+  const seen: RecordedEvent[] = [];
+  const name = (phase: string) => ["normandy", "orchestration", kind, phase];
+  telemetry.attach("t", [name("start"), name("agent"), name("stop"), name("exception")], (event, m, meta) =>
+    seen.push({ event: event.at(-1) as string, measurements: m, metadata: meta }),
+  );
+  return { telemetry, seen };
 }
