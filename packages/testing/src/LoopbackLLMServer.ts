@@ -21,7 +21,15 @@ import { ResponseWriter } from "./internal/ResponseWriter.js";
 import { normaliseReply } from "./internal/reply.js";
 import { openaiCompletion, openaiErrorBody, openaiStreamFrames } from "./openaiWire.js";
 import type { Endpoint, MutableRecordedRequest, RecordedRequest } from "./recording.js";
-import type { Fault, LatencyOptions, ReplyTurn, ScriptedTurn, StaticTurn, WireFamily } from "./script.js";
+import type {
+  Fault,
+  LatencyOptions,
+  ReplyTurn,
+  ScriptedTurn,
+  StaticTurn,
+  TurnFunction,
+  WireFamily,
+} from "./script.js";
 import { sseFrame, sseHeaders } from "./sse.js";
 import { estimateRequestTokens } from "./tokens.js";
 import { validateTurn, validateTurns } from "./validateTurn.js";
@@ -30,6 +38,11 @@ import { validateTurn, validateTurns } from "./validateTurn.js";
 export interface LoopbackLLMServerOptions {
   /** The turns to answer with, in order (more can be appended later). */
   readonly script?: readonly ScriptedTurn[];
+  /**
+   * Answers every request that arrives once the script is used up (a scripted model that decides from the
+   * request, e.g. by its system prompt), instead of the "script exhausted" error.
+   */
+  readonly fallback?: TurnFunction;
   /** The port to listen on; default 0 (a free port chosen by the system). */
   readonly port?: number;
   /** Server-wide timing; a turn's own `latency` fields win. */
@@ -122,6 +135,7 @@ export class LoopbackLLMServer {
   readonly #now: () => number;
   readonly #ids = new IdSource();
   readonly #inFlight = new Set<Promise<void>>();
+  readonly #fallback: TurnFunction | undefined;
   #script: ScriptedTurn[];
   #next = 0;
   #requests: MutableRecordedRequest[] = [];
@@ -135,6 +149,7 @@ export class LoopbackLLMServer {
    */
   constructor(options: LoopbackLLMServerOptions = {}) {
     this.#script = validateTurns(options.script ?? []);
+    this.#fallback = options.fallback;
     this.#port = options.port ?? 0;
     this.#latency = { ...defaultLatency, ...options.latency };
     const clock = options.clock;
@@ -344,7 +359,7 @@ export class LoopbackLLMServer {
   async #takeTurn(exchange: Exchange): Promise<StaticTurn | undefined> {
     const { record } = exchange;
     const index = this.#next;
-    const scripted = this.#script[index];
+    const scripted = this.#script[index] ?? this.#fallback;
     if (scripted === undefined) {
       const spec = exhaustedSpec(
         `request #${record.index} (${record.method} ${record.path}) arrived but all ${this.#script.length} scripted turns were used`,
@@ -353,14 +368,16 @@ export class LoopbackLLMServer {
       this.#sendError(exchange, spec);
       return undefined;
     }
-    this.#next += 1;
-    record.turnIndex = index;
+    const label = index < this.#script.length ? `turn ${index}` : "fallback";
+    if (index < this.#script.length) {
+      this.#next += 1;
+      record.turnIndex = index;
+    }
     let turn: StaticTurn;
     try {
-      turn =
-        typeof scripted === "function" ? validateTurn(await scripted(record), `turn ${index}`) : scripted;
+      turn = typeof scripted === "function" ? validateTurn(await scripted(record), label) : scripted;
     } catch (error) {
-      record.error = `loopback turn ${index} failed: ${error instanceof Error ? error.message : String(error)}`;
+      record.error = `loopback ${label} failed: ${error instanceof Error ? error.message : String(error)}`;
       this.#sendError(exchange, scriptFailureSpec(record.error));
       return undefined;
     }

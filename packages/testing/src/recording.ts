@@ -43,7 +43,7 @@ export interface RecordedRequest {
   readonly endpoint: Endpoint;
   /** Whether the body asked for a streamed (SSE) response. */
   readonly stream: boolean;
-  /** Index of the script turn that answered, or `undefined` (count_tokens, a rejected request, exhaustion). */
+  /** Index of the script turn that answered, or `undefined` (count_tokens, a rejected request, exhaustion, the fallback). */
   readonly turnIndex: number | undefined;
   /** The turn that answered, after a turn function was called. */
   readonly turn: StaticTurn | undefined;

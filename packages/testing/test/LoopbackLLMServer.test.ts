@@ -140,6 +140,41 @@ describe("the script", () => {
     expect(server.requests[2]?.turnIndex).toBeUndefined();
   });
 
+  it("answers with the fallback once the script is used up, and with turns appended later first", async () => {
+    const { openai, anthropic, server } = await setup({
+      script: [{ text: "scripted" }],
+      fallback: (request) => ({ text: `fallback for #${request.index} (${request.endpoint})` }),
+    });
+    expect((await openai.chat.completions.create(chat)).choices[0]?.message.content).toBe("scripted");
+    expect((await openai.chat.completions.create(chat)).choices[0]?.message.content).toBe(
+      "fallback for #1 (chat.completions)",
+    );
+    server.append({ text: "appended" });
+    expect((await anthropic.messages.create(msg)).content).toEqual([{ type: "text", text: "appended" }]);
+    expect((await anthropic.messages.create(msg)).content).toEqual([
+      { type: "text", text: "fallback for #3 (messages)" },
+    ]);
+    expect(server.requests.map((r) => r.turnIndex)).toEqual([0, undefined, 1, undefined]);
+    expect(server.requests[1]?.turn).toEqual({ text: "fallback for #1 (chat.completions)" });
+    expect(server.remainingTurns).toBe(0);
+  });
+
+  it("answers HTTP 500 naming the fallback when it throws", async () => {
+    const { openai, server } = await setup({
+      fallback: () => {
+        throw new Error("no rule for this request");
+      },
+    });
+    const error = (await rejection(openai.chat.completions.create(chat))) as InstanceType<
+      typeof OpenAI.APIError
+    >;
+    expect([error.status, error.message]).toEqual([
+      500,
+      "500 loopback fallback failed: no rule for this request",
+    ]);
+    expect(server.requests[0]?.error).toBe("loopback fallback failed: no rule for this request");
+  });
+
   it("answers HTTP 500 when a turn function throws or returns a malformed turn", async () => {
     const { openai, server } = await setup({
       script: [
