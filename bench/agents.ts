@@ -11,33 +11,10 @@ import {
   TokenCounter,
   tiktokenEncoder,
 } from "@normandy/agents";
-import { attachLogger, attachTracing } from "@normandy/observability";
-import { Telemetry } from "@normandy/runtime";
-import { LoopbackLLMServer, type RecordedRequest, type TurnFunction } from "@normandy/testing";
-import {
-  BasicTracerProvider,
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-} from "@opentelemetry/sdk-trace-base";
 import OpenAI from "openai";
 import { gc, type Metric, median } from "./harness.js";
-
-/** Answers a tool call until the conversation holds `steps` tool results, then text. */
-function toolLoop(steps: number): TurnFunction {
-  return (req: RecordedRequest) => {
-    const messages = (req.body as { messages: { role: string }[] }).messages;
-    const results = messages.filter((m) => m.role === "tool").length;
-    return results < steps
-      ? { toolCalls: [{ name: "calculator", arguments: { operation: "add", a: results, b: 1 } }] }
-      : { text: "done" };
-  };
-}
-
-async function serve(steps: number, firstByteMs: number, turns: number): Promise<LoopbackLLMServer> {
-  const server = await new LoopbackLLMServer({ latency: { firstByteMs } }).start();
-  server.append(...Array.from({ length: turns }, () => toolLoop(steps)));
-  return server;
-}
+import { serve, toolLoop } from "./loopback.js";
+import { observabilityRatios } from "./observability.js";
 
 const tools = [
   {
@@ -183,73 +160,13 @@ async function retainedBytes(): Promise<number> {
   return Math.max(0, after - before);
 }
 
-/**
- * Agent step throughput (one tool step, loopback server without latency) in three set-ups: no bus, a
- * bus with nothing attached, and a bus with tracing (in-memory exporter) and logging (a null
- * destination). Measured in that order: attaching tracing turns the correlation context on for the
- * rest of the process, so the untraced figures must come first.
- */
-async function observabilityRatios(): Promise<{ tracing: number; detached: number }> {
-  const server = await serve(1, 0, 20_000);
-  const provider = new OpenAIProvider({ apiKey: "bench", baseURL: server.openaiBaseURL });
-  const make = (telemetry?: Telemetry) =>
-    defineAgent({
-      name: "obs",
-      provider,
-      model: "gpt-4o",
-      tools: [calculator],
-      ...(telemetry && { telemetry }),
-    });
-  const perSecond = async (agent: ReturnType<typeof make>, runs: number) => {
-    const t = performance.now();
-    for (let i = 0; i < runs; i++) {
-      agent.resetMemory();
-      await agent.run("add");
-    }
-    return runs / ((performance.now() - t) / 1000);
-  };
-  const bare = make();
-  const bus = new Telemetry();
-  const detached = make(bus);
-  await perSecond(bare, 200);
-  await perSecond(detached, 200);
-  // paired rounds, each side first in turn; the ratio of each pair, then the median
-  const plain: number[] = [];
-  const idleRatios: number[] = [];
-  for (let round = 0; round < 12; round++) {
-    let bareRate: number;
-    let busRate: number;
-    if (round % 2 === 0) {
-      bareRate = await perSecond(bare, 150);
-      busRate = await perSecond(detached, 150);
-    } else {
-      busRate = await perSecond(detached, 150);
-      bareRate = await perSecond(bare, 150);
-    }
-    plain.push(bareRate);
-    idleRatios.push(busRate / bareRate);
-  }
-  const tracer = new BasicTracerProvider({
-    spanProcessors: [new SimpleSpanProcessor(new InMemorySpanExporter())],
-  });
-  const tracing = attachTracing(bus, { tracerProvider: tracer });
-  const logging = attachLogger(bus, { destination: { write: () => true } });
-  await perSecond(detached, 200);
-  const traced: number[] = [];
-  for (let round = 0; round < 6; round++) traced.push(await perSecond(detached, 300));
-  tracing.detach();
-  logging.detach();
-  await server.stop();
-  return { tracing: median(traced) / median(plain), detached: median(idleRatios) };
-}
-
 /** The agents benchmark group. */
 export async function agents(): Promise<Metric[]> {
   const step = await stepRatio();
   const tokens = nextStepMicros();
   const concurrent = await concurrentRatio();
   const retained = await retainedBytes();
-  const observability = await observabilityRatios(); // last: it turns the correlation context on
+  const observability = await observabilityRatios();
   return [
     { name: "agents.step.ratio_vs_sdk", value: step, target: "<= 1.10" },
     { name: "agents.tokens.next_step_us", value: tokens, target: "<= 1000", unit: "µs" },

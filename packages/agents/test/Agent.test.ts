@@ -11,6 +11,7 @@ import {
   AgentStateError,
   AnthropicProvider,
   calculator,
+  DefaultInputSchema,
   defineAgent,
   defineTool,
   MaxIterationsError,
@@ -428,6 +429,71 @@ describe("agent telemetry and validation", () => {
     expect(agent.memory.messages()[0]).toEqual({ role: "user", content: '{"question":"1+1"}' });
     agent.resetMemory();
     expect(agent.memory.size).toBe(0);
+  });
+});
+
+describe("agent correlation ids", () => {
+  it("puts its trace ids on every event and in ctx.correlation; a run given them continues the trace as a child", async () => {
+    const server = await serve([
+      { toolCalls: [{ name: "delegate", id: "call_d", arguments: { chat_message: "sub" } }] },
+      { text: "inner done" },
+      { text: "outer done" },
+    ]);
+    const telemetry = new Telemetry();
+    const events: Record<string, unknown>[] = [];
+    telemetry.attach("t", "*", (name, _m, meta) => events.push({ event: name.join("."), ...meta }));
+    const provider = new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL });
+    const inner = defineAgent({ name: "inner", provider, model: "gpt-4o", telemetry });
+    let seen: Record<string, unknown> | undefined;
+    const delegate = defineTool({
+      name: "delegate",
+      description: "runs the inner agent",
+      input: DefaultInputSchema,
+      run: async ({ chat_message }, ctx) => {
+        seen = { ...ctx.correlation };
+        const result = await inner.run(chat_message, { correlation: ctx.correlation });
+        return result.status === "done" ? result.text : "paused";
+      },
+    });
+    const outer = defineAgent({ name: "outer", provider, model: "gpt-4o", tools: [delegate], telemetry });
+    expect((await outer.run("go")).status).toBe("done");
+
+    const of = (agent: string) => events.filter((e) => e.agent === agent);
+    const [outerStart] = of("outer");
+    expect(outerStart).toMatchObject({
+      traceId: expect.stringMatching(/^[0-9a-f]{32}$/),
+      spanId: expect.stringMatching(/^[0-9a-f]{16}$/),
+    });
+    expect(outerStart?.parentSpanId).toBeUndefined();
+    // every event of a run carries the same trace and span
+    for (const agent of ["outer", "inner"])
+      expect(new Set(of(agent).map((e) => `${e.traceId}/${e.spanId}/${e.runId}`)).size).toBe(1);
+    expect(seen).toMatchObject({
+      agent: "outer",
+      runId: outerStart?.runId,
+      conversationId: outer.memory.conversationId,
+      traceId: outerStart?.traceId,
+      spanId: outerStart?.spanId,
+      toolCallId: "call_d",
+    });
+    // the inner run: same trace, a span of its own, the outer run and its tool call as parents
+    const [innerStart] = of("inner");
+    expect(innerStart).toMatchObject({
+      traceId: outerStart?.traceId,
+      parentSpanId: outerStart?.spanId,
+      parentAgent: "outer",
+      parentRunId: outerStart?.runId,
+      toolCallId: "call_d",
+      conversationId: inner.memory.conversationId,
+    });
+    expect(innerStart?.spanId).not.toBe(outerStart?.spanId);
+    expect(innerStart?.runId).not.toBe(outerStart?.runId);
+    // a run with no correlation starts a new trace
+    server.append({ text: "again" });
+    events.length = 0;
+    await inner.run("alone");
+    expect(of("inner")[0]?.traceId).not.toBe(outerStart?.traceId);
+    expect(of("inner")[0]?.parentRunId).toBeUndefined();
   });
 });
 

@@ -21,6 +21,7 @@ import {
 } from "@normandy/agents";
 import {
   Correlation,
+  type CorrelationIds,
   defineServer,
   type From,
   type MailboxOptions,
@@ -288,13 +289,12 @@ export function defineAgentProcess<I, O>(options: AgentProcessOptions<I, O>): Se
     const detach = () => ctx.signal.removeEventListener("abort", onExit);
     // a redelivered request whose turn a crash cut off continues it instead of asking again
     const input = state.interrupted === message.id ? undefined : message.payload;
-    const runOptions = { signal: abort.signal, onCommit: committed(ctx) };
-    track(
-      ctx,
-      run,
-      clock.now(),
-      correlated(message, ctx, () => state.agent.run(input, runOptions)),
-    );
+    const runOptions = {
+      signal: abort.signal,
+      onCommit: committed(ctx),
+      correlation: correlationOf(message, ctx),
+    };
+    track(ctx, run, clock.now(), state.agent.run(input, runOptions));
     return { ...state, queue, current: { ...job, run, abort, detach }, interrupted: undefined, runs: run };
   }
 
@@ -364,16 +364,18 @@ export function defineAgentProcess<I, O>(options: AgentProcessOptions<I, O>): Se
       return state;
     }
     const run = state.runs + 1;
-    const options = { signal: current.abort.signal, onCommit: committed(ctx) };
+    const options = {
+      signal: current.abort.signal,
+      onCommit: committed(ctx),
+      correlation: correlationOf(current.message, ctx),
+    };
     track(
       ctx,
       run,
       clock.now(),
-      correlated(current.message, ctx, () =>
-        msg.type === "approve"
-          ? state.agent.approve(msg.callId, options)
-          : state.agent.reject(msg.callId, msg.reason, options),
-      ),
+      msg.type === "approve"
+        ? state.agent.approve(msg.callId, options)
+        : state.agent.reject(msg.callId, msg.reason, options),
     );
     // the decider is answered like the original caller: with the run's outcome
     return { ...state, current: { ...current, answer: { kind: "call", from }, run }, runs: run };
@@ -422,14 +424,12 @@ function notify(ctx: ServerContext, to: string, message: AgentMessage): void {
 }
 
 /**
- * Runs a request's work under the caller's correlation ids (carried in the message's metadata) plus this
- * process and message, when correlation is on; not merged with whatever context the mailbox runs in
- * (e.g. the previous request's run, whose end starts the next one).
+ * The ids a request's run continues: the caller's (carried in the message's metadata) plus this process
+ * and message — not whatever context the mailbox runs in (e.g. the previous request's run, whose end
+ * starts the next one).
  */
-function correlated<T>(message: AgentMessage, ctx: ServerContext, work: () => T): T {
-  if (!Correlation.enabled) return work();
-  const ids = { ...Correlation.fromMetadata(message.metadata), processId: ctx.self, messageId: message.id };
-  return Correlation.run(ids, work, { inherit: false });
+function correlationOf(message: AgentMessage, ctx: ServerContext): CorrelationIds {
+  return { ...Correlation.fromMetadata(message.metadata), processId: ctx.self, messageId: message.id };
 }
 
 /** Reports a run's outcome to the process (unless the process is gone: its caller already knows). */

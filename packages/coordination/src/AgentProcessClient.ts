@@ -9,6 +9,7 @@ import {
   CallExitError,
   CallTimeoutError,
   Correlation,
+  type CorrelationIds,
   NoProcError,
 } from "@normandy/runtime";
 import { type AgentMessage, createMessage, type ErrorPayload } from "./AgentMessage.js";
@@ -43,6 +44,11 @@ export interface RequestOptions {
   readonly metadata?: Readonly<Record<string, unknown>>;
   /** The message that caused this one. */
   readonly causationId?: string;
+  /**
+   * The ids of the work sending the request (a tool's `ctx.correlation`): the message carries them, so
+   * the run it starts continues that trace. Default: the current correlation context, when it is on.
+   */
+  readonly correlation?: CorrelationIds;
 }
 
 /** Options of a client. */
@@ -96,7 +102,7 @@ export class AgentProcessClient<I = { chat_message: string }, O = { chat_message
    */
   async request(payload: I | string, options: RequestOptions = {}): Promise<AgentMessage<AgentReply<O>>> {
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
-    const metadata = withCorrelation(options.metadata);
+    const metadata = withCorrelation(options.metadata, options.correlation);
     const message = createMessage({
       from: this.#from,
       to: this.name,
@@ -142,14 +148,17 @@ export class AgentProcessClient<I = { chat_message: string }, O = { chat_message
    * Runs the agent as `Agent.run` does (for orchestrators).
    *
    * @param input - the input (undefined is not allowed across processes: a request always carries one).
-   * @param options - a signal.
+   * @param options - a signal, the correlation ids of the caller.
    * @returns the run's result.
    */
-  async run(input?: I | string, options: { readonly signal?: AbortSignal } = {}): Promise<RunResult<O>> {
-    const reply = await this.request(
-      input ?? "",
-      options.signal === undefined ? {} : { signal: options.signal },
-    );
+  async run(
+    input?: I | string,
+    options: { readonly signal?: AbortSignal; readonly correlation?: CorrelationIds } = {},
+  ): Promise<RunResult<O>> {
+    const reply = await this.request(input ?? "", {
+      ...(options.signal !== undefined && { signal: options.signal }),
+      ...(options.correlation !== undefined && { correlation: options.correlation }),
+    });
     return reply.payload as RunResult<O>;
   }
 
@@ -162,9 +171,13 @@ export class AgentProcessClient<I = { chat_message: string }, O = { chat_message
    */
   cast(
     payload: I | string,
-    options: { readonly replyTo?: string; readonly metadata?: Readonly<Record<string, unknown>> } = {},
+    options: {
+      readonly replyTo?: string;
+      readonly metadata?: Readonly<Record<string, unknown>>;
+      readonly correlation?: CorrelationIds;
+    } = {},
   ): AgentMessage {
-    const metadata = withCorrelation(options.metadata);
+    const metadata = withCorrelation(options.metadata, options.correlation);
     const message = createMessage({
       from: options.replyTo ?? this.#from,
       to: this.name,
@@ -281,15 +294,17 @@ const TRACE_ID = /^[0-9a-f]{32}$/;
 const SPAN_ID = /^[0-9a-f]{16}$/;
 
 /**
- * A new message's metadata: the sender's correlation ids (when correlation is on) and, when the sender
- * works inside a span (a trace id and a span id), the W3C `traceparent` of that span, so a receiver that
- * speaks only W3C trace context continues the trace; then the caller's own fields, which win.
+ * A new message's metadata: the sender's correlation ids (given, else the current ones when correlation is
+ * on) and, when the sender works inside a span (a trace id and a span id), the W3C `traceparent` of that
+ * span, so a receiver that speaks only W3C trace context continues the trace; then the caller's own
+ * fields, which win.
  */
 function withCorrelation(
   metadata: Readonly<Record<string, unknown>> | undefined,
+  given: CorrelationIds | undefined,
 ): Readonly<Record<string, unknown>> | undefined {
-  if (!Correlation.enabled) return metadata;
-  const current = Correlation.current();
+  const current = given ?? (Correlation.enabled ? Correlation.current() : undefined);
+  if (current === undefined) return metadata;
   const ids = Correlation.toMetadata(current);
   const traceId = current?.traceId;
   const spanId = current?.spanId;

@@ -3,12 +3,16 @@
  * and the one way they turn a run into an answer (a paused run is an error, never a silent result).
  */
 import type { AgentResult, RunResult } from "@normandy/agents";
+import type { CorrelationIds } from "@normandy/runtime";
 import { AgentPausedError } from "./errors.js";
 
 /** Something that runs like an agent. `Agent` and `AgentProcessClient` are runnables. */
 export interface Runnable<I = unknown, O = unknown> {
   readonly name: string;
-  run(input?: I | string, options?: { readonly signal?: AbortSignal }): Promise<RunResult<O>>;
+  run(
+    input?: I | string,
+    options?: { readonly signal?: AbortSignal; readonly correlation?: CorrelationIds },
+  ): Promise<RunResult<O>>;
 }
 
 /**
@@ -17,6 +21,7 @@ export interface Runnable<I = unknown, O = unknown> {
  * @param runnable - the agent.
  * @param input - its input.
  * @param signal - cancels the run (its model and tool calls).
+ * @param correlation - the ids of the work the run is part of (it continues that trace).
  * @returns the run's result.
  * @throws AgentPausedError when the run stops for approval; whatever the run throws.
  */
@@ -24,8 +29,12 @@ export async function runToResult<I, O>(
   runnable: Runnable<I, O>,
   input: I | string | undefined,
   signal?: AbortSignal,
+  correlation?: CorrelationIds,
 ): Promise<AgentResult<O>> {
-  const result = await runnable.run(input, signal === undefined ? {} : { signal });
+  const result = await runnable.run(input, {
+    ...(signal !== undefined && { signal }),
+    ...(correlation !== undefined && { correlation }),
+  });
   if (result.status !== "done")
     throw new AgentPausedError(
       runnable.name,

@@ -104,208 +104,226 @@ describe("correlation off", () => {
 });
 
 describe("attachLogger over a multi-agent run", () => {
-  it("logs every event as JSON with the run's ids, propagates the caller's trace through the AgentMessage, and never the secrets", async () => {
-    const server = await serve([
-      { toolCalls: [{ name: "ask_researcher", arguments: { chat_message: "what is X?" } }] },
-      { toolCalls: [{ name: "lookup", arguments: { chat_message: "X" } }] },
-      { text: "X is 42." },
-      { text: "The researcher says X is 42." },
-    ]);
-    const out = capture();
-    const telemetry = new Telemetry();
-    const { child, detach } = attachLogger(telemetry, {
-      level: "debug",
-      destination: out.stream,
-      system: "node-a",
-    });
-    const system = startSystem();
-    const seenInTool: Record<string, CorrelationIds | undefined> = {};
+  // first with the ids passed explicitly (tools bind and pass ctx.correlation: the default, no context),
+  // then with `asyncContext` (the context carries them into code that passes nothing; it stays on)
+  it.each([
+    ["the tools pass ctx.correlation", false],
+    ["asyncContext", true],
+  ])(
+    "logs every event as JSON with the run's ids, propagates the caller's trace through the AgentMessage, and never the secrets (%s)",
+    async (_how, asyncContext) => {
+      expect(Correlation.enabled).toBe(false); // nothing turned it on before
+      const server = await serve([
+        { toolCalls: [{ name: "ask_researcher", arguments: { chat_message: "what is X?" } }] },
+        { toolCalls: [{ name: "lookup", arguments: { chat_message: "X" } }] },
+        { text: "X is 42." },
+        { text: "The researcher says X is 42." },
+      ]);
+      const out = capture();
+      const telemetry = new Telemetry();
+      const { child, detach } = attachLogger(telemetry, {
+        level: "debug",
+        destination: out.stream,
+        system: "node-a",
+        asyncContext,
+      });
+      expect(Correlation.enabled).toBe(asyncContext);
+      const system = startSystem();
+      const seenInTool: Record<string, CorrelationIds | undefined> = {};
 
-    const lookupLog = child({ component: "lookup" });
-    const lookup = defineTool({
-      name: "lookup",
-      description: "looks X up",
-      input: DefaultInputSchema,
-      run: ({ chat_message }) => {
-        seenInTool.lookup = Correlation.current();
-        lookupLog.info({ key: chat_message }, "looking up");
-        return "42";
-      },
-    });
-    await system.spawn(
-      defineAgentProcess({
-        id: "researcher",
-        definition: {
-          name: "researcher",
-          provider: providerOf(server),
-          model: "gpt-4o",
-          tools: [lookup],
-          telemetry,
+      const lookupLog = child({ component: "lookup" });
+      const lookup = defineTool({
+        name: "lookup",
+        description: "looks X up",
+        input: DefaultInputSchema,
+        run: ({ chat_message }, ctx) => {
+          seenInTool.lookup = asyncContext ? Correlation.current() : ctx.correlation;
+          (asyncContext ? lookupLog : lookupLog.child(ctx.correlation)).info(
+            { key: chat_message },
+            "looking up",
+          );
+          return "42";
         },
-      }),
-      { name: agentProcessName("researcher") },
-    );
-    const researcher = new AgentProcessClient(system, "researcher", { from: "manager" });
+      });
+      await system.spawn(
+        defineAgentProcess({
+          id: "researcher",
+          definition: {
+            name: "researcher",
+            provider: providerOf(server),
+            model: "gpt-4o",
+            tools: [lookup],
+            telemetry,
+          },
+        }),
+        { name: agentProcessName("researcher") },
+      );
+      const researcher = new AgentProcessClient(system, "researcher", { from: "manager" });
 
-    const askLog = child({ component: "ask_researcher" });
-    const ask = defineTool({
-      name: "ask_researcher",
-      description: "asks the researcher agent",
-      input: DefaultInputSchema,
-      run: async ({ chat_message }) => {
-        seenInTool.ask = Correlation.current();
-        // a careless tool: the key, the header and the key inside a message, all must be redacted
-        askLog.info(
-          { question: chat_message, apiKey: API_KEY, headers: { Authorization: `Bearer ${API_KEY}` } },
-          "asking the researcher",
-        );
-        askLog.warn(`retrying with key ${API_KEY}`);
-        const reply = await researcher.request(chat_message);
-        return reply.payload.status === "done" ? reply.payload.output.chat_message : "paused";
-      },
-    });
-    const manager = defineAgent({
-      name: "manager",
-      provider: providerOf(server),
-      model: "gpt-4o",
-      tools: [ask],
-      telemetry,
-    });
+      const askLog = child({ component: "ask_researcher" });
+      const ask = defineTool({
+        name: "ask_researcher",
+        description: "asks the researcher agent",
+        input: DefaultInputSchema,
+        run: async ({ chat_message }, ctx) => {
+          seenInTool.ask = asyncContext ? Correlation.current() : ctx.correlation;
+          const log = asyncContext ? askLog : askLog.child(ctx.correlation);
+          // a careless tool: the key, the header and the key inside a message, all must be redacted
+          log.info(
+            { question: chat_message, apiKey: API_KEY, headers: { Authorization: `Bearer ${API_KEY}` } },
+            "asking the researcher",
+          );
+          log.warn(`retrying with key ${API_KEY}`);
+          const reply = await researcher.request(
+            chat_message,
+            asyncContext ? {} : { correlation: ctx.correlation },
+          );
+          return reply.payload.status === "done" ? reply.payload.output.chat_message : "paused";
+        },
+      });
+      const manager = defineAgent({
+        name: "manager",
+        provider: providerOf(server),
+        model: "gpt-4o",
+        tools: [ask],
+        telemetry,
+      });
 
-    const result = await manager.run("Find X");
-    expect(result.status === "done" && result.output.chat_message).toBe("The researcher says X is 42.");
+      const result = await manager.run("Find X");
+      expect(result.status === "done" && result.output.chat_message).toBe("The researcher says X is 42.");
 
-    // the HTTP requests did carry the secret: a careless event with the recorded request must not leak it
-    const authorization = server.requests[0]?.headers.authorization;
-    expect(authorization).toBe(`Bearer ${API_KEY}`);
-    telemetry.emit(
-      ["normandy", "custom", "exception"],
-      {},
-      {
-        request: { headers: server.requests[0]?.headers, "x-api-key": API_KEY },
-        error: new Error(`401 for key ${API_KEY}`),
-      },
-    );
-    expect(detach()).toBe(true);
+      // the HTTP requests did carry the secret: a careless event with the recorded request must not leak it
+      const authorization = server.requests[0]?.headers.authorization;
+      expect(authorization).toBe(`Bearer ${API_KEY}`);
+      telemetry.emit(
+        ["normandy", "custom", "exception"],
+        {},
+        {
+          request: { headers: server.requests[0]?.headers, "x-api-key": API_KEY },
+          error: new Error(`401 for key ${API_KEY}`),
+        },
+      );
+      expect(detach()).toBe(true);
 
-    const text = out.text();
-    expect(text).not.toContain(API_KEY);
-    expect(text).not.toContain(authorization);
-    expect(text).not.toContain("4f9a8b7c6d5e"); // no part of the key either
+      const text = out.text();
+      expect(text).not.toContain(API_KEY);
+      expect(text).not.toContain(authorization);
+      expect(text).not.toContain("4f9a8b7c6d5e"); // no part of the key either
 
-    const lines = out.lines();
-    const custom = lines.pop() as Line;
-    expect(custom.event).toBe("normandy.custom.exception");
-    expect(custom.level).toBe(50);
-    expect(custom.metadata).toEqual({
-      request: {
-        headers: expect.objectContaining({ authorization: "[Redacted]" }),
-        "x-api-key": "[Redacted]",
-      },
-    });
-    expect(custom.err).toEqual({ name: "Error", message: "401 for key sk-[Redacted]" });
+      const lines = out.lines();
+      const custom = lines.pop() as Line;
+      expect(custom.event).toBe("normandy.custom.exception");
+      expect(custom.level).toBe(50);
+      expect(custom.metadata).toEqual({
+        request: {
+          headers: expect.objectContaining({ authorization: "[Redacted]" }),
+          "x-api-key": "[Redacted]",
+        },
+      });
+      expect(custom.err).toEqual({ name: "Error", message: "401 for key sk-[Redacted]" });
 
-    // every line: JSON with the four ids of its run, the trace, the system
-    for (const line of lines) {
-      expect(typeof line.agent, JSON.stringify(line)).toBe("string");
-      expect(typeof line.runId).toBe("string");
-      expect(typeof line.conversationId).toBe("string");
-      expect(typeof line.turnId).toBe("string");
-      expect(line.traceId).toMatch(/^[0-9a-f]{32}$/);
-      expect(line.spanId).toMatch(/^[0-9a-f]{16}$/);
-      expect(line.system).toBe("node-a");
-    }
-    const mine = lines.filter((l) => l.agent === "manager");
-    const theirs = lines.filter((l) => l.agent === "researcher");
-    const managerRun = mine[0] as Line;
-    expect(new Set(mine.map((l) => l.runId)).size).toBe(1);
-    expect(new Set(mine.map((l) => l.spanId)).size).toBe(1);
-    expect(mine.every((l) => l.parentAgent === undefined && l.processId === undefined)).toBe(true);
+      // every line: JSON with the four ids of its run, the trace, the system
+      for (const line of lines) {
+        expect(typeof line.agent, JSON.stringify(line)).toBe("string");
+        expect(typeof line.runId).toBe("string");
+        expect(typeof line.conversationId).toBe("string");
+        expect(typeof line.turnId).toBe("string");
+        expect(line.traceId).toMatch(/^[0-9a-f]{32}$/);
+        expect(line.spanId).toMatch(/^[0-9a-f]{16}$/);
+        expect(line.system).toBe("node-a");
+      }
+      const mine = lines.filter((l) => l.agent === "manager");
+      const theirs = lines.filter((l) => l.agent === "researcher");
+      const managerRun = mine[0] as Line;
+      expect(new Set(mine.map((l) => l.runId)).size).toBe(1);
+      expect(new Set(mine.map((l) => l.spanId)).size).toBe(1);
+      expect(mine.every((l) => l.parentAgent === undefined && l.processId === undefined)).toBe(true);
 
-    // the researcher: its own run ids, the manager's trace and run as its parent, its process and message
-    expect(theirs.length).toBeGreaterThan(0);
-    for (const line of theirs) {
-      expect(line.runId).not.toBe(managerRun.runId);
-      expect(line.conversationId).not.toBe(managerRun.conversationId);
-      expect(line.traceId).toBe(managerRun.traceId);
-      expect(line.parentAgent).toBe("manager");
-      expect(line.parentRunId).toBe(managerRun.runId);
-      expect(line.parentSpanId).toBe(managerRun.spanId);
-      expect(line.processId).toMatch(/./);
-      expect(line.messageId).toMatch(/./);
-    }
+      // the researcher: its own run ids, the manager's trace and run as its parent, its process and message
+      expect(theirs.length).toBeGreaterThan(0);
+      for (const line of theirs) {
+        expect(line.runId).not.toBe(managerRun.runId);
+        expect(line.conversationId).not.toBe(managerRun.conversationId);
+        expect(line.traceId).toBe(managerRun.traceId);
+        expect(line.parentAgent, JSON.stringify(line)).toBe("manager");
+        expect(line.parentRunId).toBe(managerRun.runId);
+        expect(line.parentSpanId).toBe(managerRun.spanId);
+        expect(line.processId).toMatch(/./);
+        expect(line.messageId).toMatch(/./);
+      }
 
-    // one line per event, at its level: run start/stop info, model and tool calls debug
-    const events = (agent: string) =>
-      lines.filter((l) => l.agent === agent && l.event !== undefined).map((l) => [l.event, l.level]);
-    expect(events("researcher")).toEqual([
-      ["normandy.agent.run.start", 30],
-      ["normandy.agent.model_call.start", 20],
-      ["normandy.agent.model_call.stop", 20],
-      ["normandy.tool.call.start", 20],
-      ["normandy.tool.call.stop", 20],
-      ["normandy.agent.model_call.start", 20],
-      ["normandy.agent.model_call.stop", 20],
-      ["normandy.agent.run.stop", 30],
-    ]);
-    expect(events("manager")[0]).toEqual(["normandy.agent.run.start", 30]);
-    expect(events("manager").at(-1)).toEqual(["normandy.agent.run.stop", 30]);
-    const stop = lines.find((l) => l.event === "normandy.agent.model_call.stop") as Line;
-    expect(stop.msg).toBe("agent model_call stop");
-    expect(stop.measurements).toEqual(
-      expect.objectContaining({ inputTokens: expect.any(Number), outputTokens: expect.any(Number) }),
-    );
-    // message contents are never logged
-    expect(stop.metadata).toEqual({
-      model: "gpt-4o",
-      provider: "openai",
-      step: 1,
-      stream: false,
-      responseId: expect.any(String),
-      responseModel: "gpt-4o",
-      finishReason: "tool_calls",
-      messages: "[omitted]",
-      content: "[omitted]",
-    });
+      // one line per event, at its level: run start/stop info, model and tool calls debug
+      const events = (agent: string) =>
+        lines.filter((l) => l.agent === agent && l.event !== undefined).map((l) => [l.event, l.level]);
+      expect(events("researcher")).toEqual([
+        ["normandy.agent.run.start", 30],
+        ["normandy.agent.model_call.start", 20],
+        ["normandy.agent.model_call.stop", 20],
+        ["normandy.tool.call.start", 20],
+        ["normandy.tool.call.stop", 20],
+        ["normandy.agent.model_call.start", 20],
+        ["normandy.agent.model_call.stop", 20],
+        ["normandy.agent.run.stop", 30],
+      ]);
+      expect(events("manager")[0]).toEqual(["normandy.agent.run.start", 30]);
+      expect(events("manager").at(-1)).toEqual(["normandy.agent.run.stop", 30]);
+      const stop = lines.find((l) => l.event === "normandy.agent.model_call.stop") as Line;
+      expect(stop.msg).toBe("agent model_call stop");
+      expect(stop.measurements).toEqual(
+        expect.objectContaining({ inputTokens: expect.any(Number), outputTokens: expect.any(Number) }),
+      );
+      // message contents are never logged
+      expect(stop.metadata).toEqual({
+        model: "gpt-4o",
+        provider: "openai",
+        step: 1,
+        stream: false,
+        responseId: expect.any(String),
+        responseModel: "gpt-4o",
+        finishReason: "tool_calls",
+        messages: "[omitted]",
+        content: "[omitted]",
+      });
 
-    // the tools' own lines: the helper's bindings, the ids of the run they ran in, secrets redacted
-    const asking = lines.find((l) => l.msg === "asking the researcher") as Line;
-    expect(asking).toMatchObject({
-      level: 30,
-      component: "ask_researcher",
-      agent: "manager",
-      runId: managerRun.runId,
-      turnId: managerRun.turnId,
-      question: "what is X?",
-      apiKey: "[Redacted]",
-      headers: { Authorization: "[Redacted]" },
-    });
-    expect(lines.find((l) => l.level === 40 && l.component === "ask_researcher")?.msg).toBe(
-      "retrying with key sk-[Redacted]",
-    );
-    const lookingUp = lines.find((l) => l.msg === "looking up") as Line;
-    expect(lookingUp).toMatchObject({
-      component: "lookup",
-      agent: "researcher",
-      traceId: managerRun.traceId,
-      parentAgent: "manager",
-    });
+      // the tools' own lines: the helper's bindings, the ids of the run they ran in, secrets redacted
+      const asking = lines.find((l) => l.msg === "asking the researcher") as Line;
+      expect(asking).toMatchObject({
+        level: 30,
+        component: "ask_researcher",
+        agent: "manager",
+        runId: managerRun.runId,
+        turnId: managerRun.turnId,
+        question: "what is X?",
+        apiKey: "[Redacted]",
+        headers: { Authorization: "[Redacted]" },
+      });
+      expect(lines.find((l) => l.level === 40 && l.component === "ask_researcher")?.msg).toBe(
+        "retrying with key sk-[Redacted]",
+      );
+      const lookingUp = lines.find((l) => l.msg === "looking up") as Line;
+      expect(lookingUp).toMatchObject({
+        component: "lookup",
+        agent: "researcher",
+        traceId: managerRun.traceId,
+        parentAgent: "manager",
+      });
 
-    // tool code sees the ids itself
-    expect(seenInTool.ask).toMatchObject({ agent: "manager", runId: managerRun.runId });
-    expect(seenInTool.lookup).toMatchObject({
-      agent: "researcher",
-      parentRunId: managerRun.runId,
-      traceId: managerRun.traceId,
-    });
+      // tool code sees the ids itself
+      expect(seenInTool.ask).toMatchObject({ agent: "manager", runId: managerRun.runId });
+      expect(seenInTool.lookup).toMatchObject({
+        agent: "researcher",
+        parentRunId: managerRun.runId,
+        traceId: managerRun.traceId,
+      });
 
-    // detached: events go nowhere, the bus is idle again
-    out.clear();
-    telemetry.emit(["normandy", "agent", "run", "exception"], {}, { agent: "manager" });
-    expect(out.text()).toBe("");
-    expect(telemetry.active).toBe(false);
-    expect(detach()).toBe(false);
-  });
+      // detached: events go nowhere, the bus is idle again
+      out.clear();
+      telemetry.emit(["normandy", "agent", "run", "exception"], {}, { agent: "manager" });
+      expect(out.text()).toBe("");
+      expect(telemetry.active).toBe(false);
+      expect(detach()).toBe(false);
+    },
+  );
 
   it("keeps the request's correlation across an approval: the resumed run still belongs to the caller's trace", async () => {
     const server = await serve([

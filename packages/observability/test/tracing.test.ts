@@ -19,6 +19,7 @@ import {
   AgentProcessClient,
   AgentSupervisor,
   agentProcessName,
+  HierarchicalCoordinator,
   runWorkflow,
   WorkflowError,
   workflow,
@@ -129,220 +130,194 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 }
 
 describe("attachTracing over a delegated multi-agent run", () => {
-  it("makes one trace: invoke_agent → chat, execute_tool → the worker's invoke_agent, with the GenAI attributes", async () => {
+  it("puts an agent-as-tool worker's run under the manager's tool call, with no correlation context", async () => {
+    expect(Correlation.enabled).toBe(false);
     const managerServer = await serve([
-      {
-        toolCalls: [
-          { name: "ask_researcher", id: "toolu_ask", arguments: { chat_message: "what is X?" } },
-          { name: "calculator", id: "toolu_calc", arguments: { operation: "add", a: 2, b: 3 } },
-        ],
-        usage: { inputTokens: 100, outputTokens: 10, cacheReadInputTokens: 30, cacheCreationInputTokens: 5 },
-      },
-      { text: "X is 42 and 2 + 3 = 5.", usage: { inputTokens: 200, outputTokens: 20 } },
+      { toolCalls: [{ name: "researcher", id: "call_delegate", arguments: { task: "find X" } }] },
+      { text: "X is 42, says the researcher." },
     ]);
-    const researcherServer = await serve([
-      { toolCalls: [{ name: "lookup", id: "call_lookup", arguments: { chat_message: "X" } }] },
-      { text: "X is 42.", usage: { inputTokens: 50, outputTokens: 5 } },
-    ]);
-    const { telemetry, spans, one, named } = traced();
-    const system = startSystem(telemetry);
-    const agents = await AgentSupervisor.start(system, { name: "agents" });
-    const lookup = defineTool({
-      name: "lookup",
-      description: "looks X up",
-      input: DefaultInputSchema,
-      run: () => "42",
-    });
-    const researcher = await agents.startAgent({
-      id: "researcher",
-      definition: {
-        name: "researcher",
-        provider: openai(researcherServer),
-        model: "gpt-4o",
-        tools: [lookup],
-        telemetry,
-      },
-    });
-    const ask = defineTool({
-      name: "ask_researcher",
-      description: "asks the researcher",
-      input: DefaultInputSchema,
-      run: async ({ chat_message }) => {
-        const reply = await researcher.request(chat_message);
-        return reply.payload.status === "done" ? reply.payload.output.chat_message : "paused";
-      },
-    });
-    const boss = defineAgent({
-      name: "manager",
-      provider: anthropic(managerServer),
-      model: "claude-haiku-4-5",
-      tools: [ask, calculator],
-      costOf: () => 0.25,
-      telemetry,
-    });
-
-    const result = await boss.run("Find X and add 2 and 3");
-    expect(result.status).toBe("done");
-
-    // one trace, one root, the tree of the GenAI conventions
-    const all = spans();
-    expect(new Set(all.map((s) => s.spanContext().traceId)).size).toBe(1);
-    expect(tree(all)).toEqual([
-      "invoke_agent manager(chat claude-haiku-4-5, chat claude-haiku-4-5, execute_tool ask_researcher(" +
-        "invoke_agent researcher(chat gpt-4o, chat gpt-4o, execute_tool lookup)), execute_tool calculator)",
-    ]);
-
-    const run = one("invoke_agent manager");
-    expect(run.kind).toBe(SpanKind.INTERNAL);
-    expect(run.parentSpanContext).toBeUndefined();
-    expect(run.status.code).toBe(SpanStatusCode.UNSET);
-    expect(run.attributes).toMatchObject({
-      "gen_ai.operation.name": "invoke_agent",
-      "gen_ai.agent.name": "manager",
-      "gen_ai.provider.name": "anthropic",
-      "gen_ai.request.model": "claude-haiku-4-5",
-      "gen_ai.conversation.id": boss.memory.conversationId,
-      "gen_ai.usage.output_tokens": 30,
-      "normandy.cost.usd": 0.25,
-    });
-    expect(run.attributes["normandy.run.id"]).toMatch(/./);
-
-    // chat spans: CLIENT, required attributes at start, response and usage (cache tokens included)
-    const [first, second] = named("chat claude-haiku-4-5").sort(
-      (a, b) => Number(a.attributes["normandy.step"]) - Number(b.attributes["normandy.step"]),
-    ) as [ReadableSpan, ReadableSpan];
-    expect(first.kind).toBe(SpanKind.CLIENT);
-    expect(first.attributes).toMatchObject({
-      "gen_ai.operation.name": "chat",
-      "gen_ai.provider.name": "anthropic",
-      "gen_ai.request.model": "claude-haiku-4-5",
-      "gen_ai.request.stream": false,
-      "gen_ai.conversation.id": boss.memory.conversationId,
-      "gen_ai.response.model": "claude-haiku-4-5",
-      "gen_ai.response.finish_reasons": ["tool_use"],
-      "gen_ai.usage.input_tokens": 135,
-      "gen_ai.usage.output_tokens": 10,
-      "gen_ai.usage.cache_read.input_tokens": 30,
-      "gen_ai.usage.cache_creation.input_tokens": 5,
-      "normandy.step": 1,
-    });
-    expect(first.attributes["gen_ai.response.id"]).toMatch(/./);
-    expect(first.attributes["gen_ai.response.time_to_first_chunk"]).toBeUndefined(); // not streamed
-    expect(second.attributes["gen_ai.response.finish_reasons"]).toEqual(["end_turn"]);
-    expect(run.attributes["gen_ai.usage.input_tokens"]).toBe(
-      (first.attributes["gen_ai.usage.input_tokens"] as number) +
-        (second.attributes["gen_ai.usage.input_tokens"] as number),
-    );
-
-    const tool = one("execute_tool ask_researcher");
-    expect(tool.kind).toBe(SpanKind.INTERNAL);
-    expect(tool.attributes).toEqual({
-      "gen_ai.operation.name": "execute_tool",
-      "gen_ai.tool.name": "ask_researcher",
-      "gen_ai.tool.call.id": "toolu_ask",
-      "gen_ai.tool.type": "function",
-    });
-    expect(one("execute_tool calculator").status.code).toBe(SpanStatusCode.UNSET);
-
-    // the worker's run: its own conversation, under the caller's tool call, across the AgentMessage
-    const worker = one("invoke_agent researcher");
-    expect(parentOf(worker)).toBe(idOf(tool));
-    expect(worker.attributes).toMatchObject({
-      "gen_ai.agent.name": "researcher",
-      "gen_ai.provider.name": "openai",
-      "gen_ai.request.model": "gpt-4o",
-    });
-    expect(worker.attributes["gen_ai.conversation.id"]).not.toBe(boss.memory.conversationId);
-    expect(worker.attributes["normandy.agent.id"]).toMatch(/./); // the agent process's pid
-    const workerChat = named("chat gpt-4o").find((s) => s.attributes["normandy.step"] === 2) as ReadableSpan;
-    expect(workerChat.attributes).toMatchObject({
-      "gen_ai.provider.name": "openai",
-      "gen_ai.response.finish_reasons": ["stop"],
-      "gen_ai.usage.input_tokens": 50,
-      "gen_ai.usage.output_tokens": 5,
-    });
-
-    // no content without captureContent
-    for (const span of all) for (const key of CONTENT_KEYS) expect(span.attributes[key]).toBeUndefined();
-  });
-
-  it("puts a supervisor restart on the span of the work the crash interrupted", async () => {
-    const managerServer = await serve([
-      { toolCalls: [{ name: "ask_researcher", id: "toolu_ask", arguments: { chat_message: "q" } }] },
-      { text: "the researcher crashed" },
-    ]);
-    const researcherServer = await serve([
-      { toolCalls: [{ name: "crash", id: "call_crash", arguments: { chat_message: "now" } }] },
-    ]);
-    const { telemetry, one, spans: spansOf } = traced();
-    const system = startSystem(telemetry);
-    const agents = await AgentSupervisor.start(system, { name: "agents" });
-    const crash = defineTool({
-      name: "crash",
-      description: "crashes its own process",
-      input: DefaultInputSchema,
-      run: () => {
-        system.exit(agentProcessName("researcher"), { error: new Error("boom") });
-        return "never seen";
-      },
-    });
-    const researcher = await agents.startAgent({
-      id: "researcher",
-      definition: {
-        name: "researcher",
-        provider: openai(researcherServer),
-        model: "gpt-4o",
-        tools: [crash],
-        telemetry,
-      },
-    });
-    let failure: unknown;
-    const ask = defineTool({
-      name: "ask_researcher",
-      description: "asks the researcher",
-      input: DefaultInputSchema,
-      run: async ({ chat_message }) => {
-        try {
-          await researcher.request(chat_message);
-          return "answered";
-        } catch (error) {
-          failure = error;
-          throw error;
-        }
-      },
-    });
-    const boss = defineAgent({
+    const workerServer = await serve([{ text: "X is 42." }]);
+    const { telemetry, spans } = traced();
+    const manager = defineAgent({
       name: "manager",
       provider: openai(managerServer),
       model: "gpt-4o",
-      tools: [ask],
       telemetry,
     });
-    expect((await boss.run("ask")).status).toBe("done");
-    expect(failure).toMatchObject({ name: "CallExitError" });
-
-    const tool = one("execute_tool ask_researcher");
-    expect(tool.attributes["error.type"]).toBe("tool_error");
-    expect(tool.status.code).toBe(SpanStatusCode.ERROR);
-    const worker = one("invoke_agent researcher");
-    expect(parentOf(worker)).toBe(idOf(tool));
-    expect(worker.status.code).toBe(SpanStatusCode.ERROR);
-    const crashed = one("execute_tool crash");
-    expect(parentOf(crashed)).toBe(idOf(worker));
-    // the restart is reported in the crashed work's context: its event goes on the nearest span of that
-    // work still open (here the supervisor restarts the worker after the caller's tool call has failed)
-    const path = [crashed, worker, tool, one("invoke_agent manager")];
-    const holders = spansOf().filter((s) => s.events.some((e) => e.name === "normandy.supervisor.restart"));
-    expect(holders).toHaveLength(1);
-    expect(path).toContain(holders[0]);
-    const restart = holders[0]?.events.find((e) => e.name === "normandy.supervisor.restart");
-    expect(restart?.attributes).toMatchObject({
-      "normandy.supervisor": expect.any(String),
-      "normandy.child.id": "researcher",
-      "normandy.reason": "error",
-      "normandy.pid": expect.any(String),
+    const researcher = defineAgent({
+      name: "researcher",
+      provider: openai(workerServer),
+      model: "gpt-4o",
+      telemetry,
     });
+    const team = new HierarchicalCoordinator({
+      manager,
+      workers: [{ id: "researcher", agent: researcher }],
+      strategy: "agent_as_tool",
+    });
+    expect((await team.run("What is X?")).answer).toBe("X is 42, says the researcher.");
+    expect(tree(spans())).toEqual([
+      "invoke_agent manager(chat gpt-4o, chat gpt-4o, execute_tool researcher(invoke_agent researcher(chat gpt-4o)))",
+    ]);
+    expect(Correlation.enabled).toBe(false);
   });
+
+  // first with the ids passed explicitly (the default: no correlation context), then with the context on
+  // and a tool that passes nothing (the context carries them); the context stays on once enabled
+  it.each([
+    ["the tool passes ctx.correlation", false],
+    ["the correlation context is on", true],
+  ])(
+    "makes one trace: invoke_agent → chat, execute_tool → the worker's invoke_agent, with the GenAI attributes (%s)",
+    async (_how, context) => {
+      expect(Correlation.enabled).toBe(false); // nothing turned it on before
+      if (context) Correlation.enable();
+      const managerServer = await serve([
+        {
+          toolCalls: [
+            { name: "ask_researcher", id: "toolu_ask", arguments: { chat_message: "what is X?" } },
+            { name: "calculator", id: "toolu_calc", arguments: { operation: "add", a: 2, b: 3 } },
+          ],
+          usage: {
+            inputTokens: 100,
+            outputTokens: 10,
+            cacheReadInputTokens: 30,
+            cacheCreationInputTokens: 5,
+          },
+        },
+        { text: "X is 42 and 2 + 3 = 5.", usage: { inputTokens: 200, outputTokens: 20 } },
+      ]);
+      const researcherServer = await serve([
+        { toolCalls: [{ name: "lookup", id: "call_lookup", arguments: { chat_message: "X" } }] },
+        { text: "X is 42.", usage: { inputTokens: 50, outputTokens: 5 } },
+      ]);
+      const { telemetry, spans, one, named } = traced();
+      const system = startSystem(telemetry);
+      const agents = await AgentSupervisor.start(system, { name: "agents" });
+      const lookup = defineTool({
+        name: "lookup",
+        description: "looks X up",
+        input: DefaultInputSchema,
+        run: () => "42",
+      });
+      const researcher = await agents.startAgent({
+        id: "researcher",
+        definition: {
+          name: "researcher",
+          provider: openai(researcherServer),
+          model: "gpt-4o",
+          tools: [lookup],
+          telemetry,
+        },
+      });
+      const ask = defineTool({
+        name: "ask_researcher",
+        description: "asks the researcher",
+        input: DefaultInputSchema,
+        run: async ({ chat_message }, ctx) => {
+          const reply = await researcher.request(
+            chat_message,
+            context ? {} : { correlation: ctx.correlation },
+          );
+          return reply.payload.status === "done" ? reply.payload.output.chat_message : "paused";
+        },
+      });
+      const boss = defineAgent({
+        name: "manager",
+        provider: anthropic(managerServer),
+        model: "claude-haiku-4-5",
+        tools: [ask, calculator],
+        costOf: () => 0.25,
+        telemetry,
+      });
+
+      const result = await boss.run("Find X and add 2 and 3");
+      expect(result.status).toBe("done");
+
+      // one trace, one root, the tree of the GenAI conventions
+      const all = spans();
+      expect(new Set(all.map((s) => s.spanContext().traceId)).size).toBe(1);
+      expect(tree(all)).toEqual([
+        "invoke_agent manager(chat claude-haiku-4-5, chat claude-haiku-4-5, execute_tool ask_researcher(" +
+          "invoke_agent researcher(chat gpt-4o, chat gpt-4o, execute_tool lookup)), execute_tool calculator)",
+      ]);
+
+      const run = one("invoke_agent manager");
+      expect(run.kind).toBe(SpanKind.INTERNAL);
+      expect(run.parentSpanContext).toBeUndefined();
+      expect(run.status.code).toBe(SpanStatusCode.UNSET);
+      expect(run.attributes).toMatchObject({
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": "manager",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude-haiku-4-5",
+        "gen_ai.conversation.id": boss.memory.conversationId,
+        "gen_ai.usage.output_tokens": 30,
+        "normandy.cost.usd": 0.25,
+      });
+      expect(run.attributes["normandy.run.id"]).toMatch(/./);
+
+      // chat spans: CLIENT, required attributes at start, response and usage (cache tokens included)
+      const [first, second] = named("chat claude-haiku-4-5").sort(
+        (a, b) => Number(a.attributes["normandy.step"]) - Number(b.attributes["normandy.step"]),
+      ) as [ReadableSpan, ReadableSpan];
+      expect(first.kind).toBe(SpanKind.CLIENT);
+      expect(first.attributes).toMatchObject({
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude-haiku-4-5",
+        "gen_ai.request.stream": false,
+        "gen_ai.conversation.id": boss.memory.conversationId,
+        "gen_ai.response.model": "claude-haiku-4-5",
+        "gen_ai.response.finish_reasons": ["tool_use"],
+        "gen_ai.usage.input_tokens": 135,
+        "gen_ai.usage.output_tokens": 10,
+        "gen_ai.usage.cache_read.input_tokens": 30,
+        "gen_ai.usage.cache_creation.input_tokens": 5,
+        "normandy.step": 1,
+      });
+      expect(first.attributes["gen_ai.response.id"]).toMatch(/./);
+      expect(first.attributes["gen_ai.response.time_to_first_chunk"]).toBeUndefined(); // not streamed
+      expect(second.attributes["gen_ai.response.finish_reasons"]).toEqual(["end_turn"]);
+      expect(run.attributes["gen_ai.usage.input_tokens"]).toBe(
+        (first.attributes["gen_ai.usage.input_tokens"] as number) +
+          (second.attributes["gen_ai.usage.input_tokens"] as number),
+      );
+
+      const tool = one("execute_tool ask_researcher");
+      expect(tool.kind).toBe(SpanKind.INTERNAL);
+      expect(tool.attributes).toEqual({
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": "ask_researcher",
+        "gen_ai.tool.call.id": "toolu_ask",
+        "gen_ai.tool.type": "function",
+      });
+      expect(one("execute_tool calculator").status.code).toBe(SpanStatusCode.UNSET);
+
+      // the worker's run: its own conversation, under the caller's tool call, across the AgentMessage
+      const worker = one("invoke_agent researcher");
+      expect(parentOf(worker)).toBe(idOf(tool));
+      expect(worker.attributes).toMatchObject({
+        "gen_ai.agent.name": "researcher",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o",
+      });
+      expect(worker.attributes["gen_ai.conversation.id"]).not.toBe(boss.memory.conversationId);
+      expect(worker.attributes["normandy.agent.id"]).toMatch(/./); // the agent process's pid
+      const workerChat = named("chat gpt-4o").find(
+        (s) => s.attributes["normandy.step"] === 2,
+      ) as ReadableSpan;
+      expect(workerChat.attributes).toMatchObject({
+        "gen_ai.provider.name": "openai",
+        "gen_ai.response.finish_reasons": ["stop"],
+        "gen_ai.usage.input_tokens": 50,
+        "gen_ai.usage.output_tokens": 5,
+      });
+
+      // no content without captureContent
+      for (const span of all) for (const key of CONTENT_KEYS) expect(span.attributes[key]).toBeUndefined();
+    },
+  );
 });
 
 describe("attachTracing: failures, content, streaming, approvals", () => {
@@ -509,9 +484,9 @@ describe("attachTracing: trace context", () => {
       name: "peek",
       description: "looks at the context and casts a message",
       input: DefaultInputSchema,
-      run: () => {
-        seen = Correlation.current();
-        sent = nobody.cast("later"); // dead-letters: nobody listens
+      run: (_input, ctx) => {
+        seen = ctx.correlation;
+        sent = nobody.cast("later", { correlation: ctx.correlation }); // dead-letters: nobody listens
         return "ok";
       },
     });
@@ -903,6 +878,88 @@ describe("attachTracing over OTLP/HTTP", () => {
     expect(chat?.attributes).toContainEqual({
       key: "gen_ai.provider.name",
       value: { stringValue: "openai" },
+    });
+  });
+});
+
+describe("attachTracing with the correlation context on", () => {
+  it("puts a supervisor restart on the span of the work the crash interrupted", async () => {
+    // a restart event carries no run ids: the context it is reported in places it
+    Correlation.enable();
+    const managerServer = await serve([
+      { toolCalls: [{ name: "ask_researcher", id: "toolu_ask", arguments: { chat_message: "q" } }] },
+      { text: "the researcher crashed" },
+    ]);
+    const researcherServer = await serve([
+      { toolCalls: [{ name: "crash", id: "call_crash", arguments: { chat_message: "now" } }] },
+    ]);
+    const { telemetry, one, spans: spansOf } = traced();
+    const system = startSystem(telemetry);
+    const agents = await AgentSupervisor.start(system, { name: "agents" });
+    const crash = defineTool({
+      name: "crash",
+      description: "crashes its own process",
+      input: DefaultInputSchema,
+      run: () => {
+        system.exit(agentProcessName("researcher"), { error: new Error("boom") });
+        return "never seen";
+      },
+    });
+    const researcher = await agents.startAgent({
+      id: "researcher",
+      definition: {
+        name: "researcher",
+        provider: openai(researcherServer),
+        model: "gpt-4o",
+        tools: [crash],
+        telemetry,
+      },
+    });
+    let failure: unknown;
+    const ask = defineTool({
+      name: "ask_researcher",
+      description: "asks the researcher",
+      input: DefaultInputSchema,
+      run: async ({ chat_message }) => {
+        try {
+          await researcher.request(chat_message);
+          return "answered";
+        } catch (error) {
+          failure = error;
+          throw error;
+        }
+      },
+    });
+    const boss = defineAgent({
+      name: "manager",
+      provider: openai(managerServer),
+      model: "gpt-4o",
+      tools: [ask],
+      telemetry,
+    });
+    expect((await boss.run("ask")).status).toBe("done");
+    expect(failure).toMatchObject({ name: "CallExitError" });
+
+    const tool = one("execute_tool ask_researcher");
+    expect(tool.attributes["error.type"]).toBe("tool_error");
+    expect(tool.status.code).toBe(SpanStatusCode.ERROR);
+    const worker = one("invoke_agent researcher");
+    expect(parentOf(worker)).toBe(idOf(tool));
+    expect(worker.status.code).toBe(SpanStatusCode.ERROR);
+    const crashed = one("execute_tool crash");
+    expect(parentOf(crashed)).toBe(idOf(worker));
+    // the restart is reported in the crashed work's context: its event goes on the nearest span of that
+    // work still open (here the supervisor restarts the worker after the caller's tool call has failed)
+    const path = [crashed, worker, tool, one("invoke_agent manager")];
+    const holders = spansOf().filter((s) => s.events.some((e) => e.name === "normandy.supervisor.restart"));
+    expect(holders).toHaveLength(1);
+    expect(path).toContain(holders[0]);
+    const restart = holders[0]?.events.find((e) => e.name === "normandy.supervisor.restart");
+    expect(restart?.attributes).toMatchObject({
+      "normandy.supervisor": expect.any(String),
+      "normandy.child.id": "researcher",
+      "normandy.reason": "error",
+      "normandy.pid": expect.any(String),
     });
   });
 });

@@ -3,11 +3,14 @@
  * turn, trace, span), carried through async work by AsyncLocalStorage and across AgentMessages as
  * metadata, so log lines and telemetry handlers can say which work they belong to.
  *
- * Off until something uses it: in Node 20 a running AsyncLocalStorage makes every promise pay for the
- * async hooks (measured: ~3x on a promise-bound loop), so the agents and processes only open a context
- * when {@link Correlation.enabled} is true — after {@link Correlation.enable} (a logger does that) or a
- * first explicit {@link Correlation.run}. Once on, it stays on for the life of the process (turning it off
- * would silently drop the contexts of the work in flight).
+ * Off until something asks for it: in Node 20 a running AsyncLocalStorage makes every promise of the
+ * process pay for the async hooks (measured: ~3x on a promise-bound loop, ~12 % of an agent step's
+ * throughput), so Normandy carries the ids explicitly where it controls the work (an agent's events and
+ * its tools' `ctx.correlation`, a run's `correlation` option, AgentMessage metadata, agent processes) and
+ * opens contexts only when {@link Correlation.enabled} is true — after {@link Correlation.enable} or a
+ * first explicit {@link Correlation.run} — so that code of yours (a tool that logs, or starts a run
+ * without passing its `ctx.correlation`) sees them too. Once on, it stays on for the life of the process
+ * (turning it off would silently drop the contexts of the work in flight).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 
@@ -116,18 +119,29 @@ export const Correlation = {
    * @returns what `fn` returns.
    */
   runChild<T>(ids: CorrelationIds, fn: () => T): T {
-    const outer = storage.getStore();
-    return Correlation.run(
-      {
-        ...ids,
-        traceId: outer?.traceId ?? randomHex(32),
-        spanId: randomHex(16),
-        parentSpanId: outer?.spanId,
-        parentAgent: outer?.agent,
-        parentRunId: outer?.runId,
-      },
-      fn,
-    );
+    return Correlation.run(Correlation.child(storage.getStore(), ids), fn, { inherit: false });
+  },
+
+  /**
+   * The ids of a child unit of work of `parent`, without any context: `ids` merged over the parent's, a
+   * new span id, the trace id kept (or a new trace started), and the parent's agent, run and span recorded
+   * as `parentAgent`, `parentRunId` and `parentSpanId`. What {@link Correlation.runChild} runs in, for
+   * work that carries its ids explicitly (an agent run given a caller's ids).
+   *
+   * @param parent - the parent's ids (undefined: the child starts a trace).
+   * @param ids - the child's own ids.
+   * @returns the child's ids.
+   */
+  child(parent: CorrelationIds | undefined, ids: CorrelationIds = {}): CorrelationIds {
+    return {
+      ...parent,
+      ...ids,
+      traceId: parent?.traceId ?? randomHex(32),
+      spanId: randomHex(16),
+      parentSpanId: parent?.spanId,
+      parentAgent: parent?.agent,
+      parentRunId: parent?.runId,
+    };
   },
 
   /**

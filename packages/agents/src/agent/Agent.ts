@@ -3,7 +3,7 @@
  * runs are executions of the turn machine. Runs standalone (`run`, `stream`) or inside a supervised
  * process; a run paused for approval can be persisted (`snapshot`) and resumed in another process.
  */
-import { type Clock, Correlation, systemClock, type Telemetry } from "@normandy/runtime";
+import { type Clock, Correlation, type CorrelationIds, systemClock, type Telemetry } from "@normandy/runtime";
 import type { AnyActor } from "xstate";
 import type { ZodType } from "zod";
 import { type BatchOptions, type BatchResult, processBatch } from "../batch/processBatch.js";
@@ -88,6 +88,13 @@ export interface AgentDefinition<I, O> {
   readonly services?: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * A run's trace ids: a child of the given work, else of the current correlation context (when on).
+ */
+function traceOf(parent: CorrelationIds | undefined): CorrelationIds {
+  return Correlation.child(parent ?? (Correlation.enabled ? Correlation.current() : undefined));
+}
+
 /** Options of a run. */
 export interface RunOptions {
   readonly signal?: AbortSignal;
@@ -98,6 +105,12 @@ export interface RunOptions {
    * durable process can persist the conversation after every completed step.
    */
   readonly onCommit?: () => void;
+  /**
+   * The ids of the work this run is part of — a calling run's tool (`ctx.correlation`), a message's sender:
+   * the run continues that trace, as its child. Default: the current correlation context when correlation
+   * is on (`Correlation.enable()`), else the run starts a trace.
+   */
+  readonly correlation?: CorrelationIds;
 }
 
 /** A run that waits for approvals of tool calls. */
@@ -181,6 +194,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   #system: { readonly definitions: readonly ToolDefinition[]; readonly text: string } | undefined;
   /** The current run's id (an approval resumes the same run). */
   #runId = "";
+  /** The ids of the run's trace: its caller's, and its own trace and span ids. */
+  #trace: CorrelationIds = {};
   readonly #services: TurnServices;
 
   /** @param definition - the agent's definition. */
@@ -259,6 +274,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     this.#startSize = this.memory.size;
     this.#runStarted = this.#clock.now();
     this.#runId = crypto.randomUUID();
+    this.#trace = traceOf(options.correlation);
     const start = () => {
       this.#telemetry("start", {}, {});
       // one turn actor per agent, reused run after run (a new one only after an abort or a restore)
@@ -399,6 +415,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     const pending = (actor.getSnapshot().context as TurnContext).pending;
     if (!pending.some((c) => c.id === event.callId))
       return Promise.reject(new AgentStateError(`no call ${event.callId} awaits approval`));
+    // the rest of the run is a new unit of work, under whoever resumes it
+    this.#trace = traceOf(options.correlation);
     return this.#correlated(() => {
       const result = this.#settle(actor, options);
       actor.send(event);
@@ -409,10 +427,11 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   /**
    * Runs the start of a run's work in the run's correlation context, when correlation is on: the model
    * and tool calls (and the telemetry handlers, tools and providers they run) continue from it, so one
-   * context per run or resumption carries its ids through all its async work.
+   * context per run or resumption carries its ids through all its async work. (The run's events and its
+   * tools' `ctx.correlation` carry the ids whether correlation is on or not.)
    */
   #correlated<T>(work: () => T): T {
-    return Correlation.enabled ? Correlation.runChild(this.#ids(), work) : work();
+    return Correlation.enabled ? Correlation.run(this.#ids(), work, { inherit: false }) : work();
   }
 
   #settle(actor: AnyActor, options: RunOptions): Promise<RunResult<O>> {
@@ -504,9 +523,10 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     );
   }
 
-  /** The correlation ids every telemetry event of a run carries. */
-  #ids(): { agent: string; runId: string; conversationId: string; turnId: string | undefined } {
+  /** The correlation ids every telemetry event of a run carries (its trace's and its own). */
+  #ids(): CorrelationIds & { agent: string; runId: string; conversationId: string } {
     return {
+      ...this.#trace,
       agent: this.name,
       runId: this.#runId,
       conversationId: this.memory.conversationId,
@@ -656,18 +676,20 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   async #runTool(call: ToolCallBlock, step: number, signal: AbortSignal): Promise<ToolResultBlock> {
     await this.#slots.acquire();
     try {
+      const ids = this.#ids();
       const execute = () =>
         executeToolCall(this.tools, call, {
           signal,
           clock: this.#clock,
           ...(this.#def.toolTimeoutMs !== undefined && { timeoutMs: this.#def.toolTimeoutMs }),
           ...(this.#def.telemetry !== undefined && { telemetry: this.#def.telemetry }),
-          metadata: this.#ids(),
+          metadata: ids,
+          correlation: ids,
           agent: this.name,
           ...(this.#def.services !== undefined && { services: this.#def.services }),
         });
-      // the call's id in the context: a run the tool starts (agent as tool, a request to another
-      // process) knows which call it belongs to, so a trace can put it under that call
+      // the call's id in the context (as in `ctx.correlation`): a run the tool starts (agent as tool, a
+      // request to another process) knows which call it belongs to, so a trace can put it under that call
       const result = await (Correlation.enabled
         ? Correlation.run({ toolCallId: call.id }, execute)
         : execute());

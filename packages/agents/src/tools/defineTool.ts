@@ -2,6 +2,7 @@
  * Tools: a name, a description, a zod input schema (from which the JSON Schema sent to the model is
  * generated), and a `run` function that gets validated input, an AbortSignal and a timeout.
  */
+import type { CorrelationIds } from "@normandy/runtime";
 import { type ZodType, z } from "zod";
 import type { JsonSchema, ToolDefinition } from "../model/messages.js";
 
@@ -15,6 +16,12 @@ export interface ToolContext {
   readonly agent?: string;
   /** What the agent's definition shares with its tools (a shared-context namespace, clients, ...). */
   readonly services: Readonly<Record<string, unknown>>;
+  /**
+   * The ids of the work this call belongs to (the run's agent, run, conversation, turn, trace and span
+   * ids, and this call's id). Pass them on — `agent.run(input, { correlation: ctx.correlation })`, a
+   * request's `correlation` option, `logger.child(ctx.correlation)` — and that work joins this trace.
+   */
+  readonly correlation: CorrelationIds;
 }
 
 /** A tool definition, as given to {@link defineTool}. */

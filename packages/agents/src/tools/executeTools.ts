@@ -4,7 +4,7 @@
  * Nothing here throws: an unknown tool, invalid arguments, a throw, a rejection or a timeout becomes an
  * error tool result that goes back to the model, so it can correct itself.
  */
-import { type Clock, systemClock, type Telemetry } from "@normandy/runtime";
+import { type Clock, type CorrelationIds, systemClock, type Telemetry } from "@normandy/runtime";
 import { z } from "zod";
 import type { ToolCallBlock, ToolResultBlock } from "../model/messages.js";
 import type { ToolRegistry } from "./ToolRegistry.js";
@@ -27,6 +27,8 @@ export interface ExecuteToolsOptions {
   readonly agent?: string;
   /** Handed to every tool as `ctx.services`. */
   readonly services?: Readonly<Record<string, unknown>>;
+  /** The ids of the work the calls belong to; each tool gets them, with its call's id, as `ctx.correlation`. */
+  readonly correlation?: CorrelationIds;
 }
 
 const NO_SERVICES: Readonly<Record<string, unknown>> = Object.freeze({});
@@ -116,6 +118,7 @@ async function runCall(
         signal: controller.signal,
         toolCallId: call.id,
         services: options.services ?? NO_SERVICES,
+        correlation: { ...options.correlation, toolCallId: call.id },
         ...(options.agent !== undefined && { agent: options.agent }),
       });
     } catch (error) {

@@ -5,7 +5,7 @@
  * calls (and their HTTP requests) stop with it.
  */
 import type { AgentResult } from "@normandy/agents";
-import type { Clock, TimerHandle } from "@normandy/runtime";
+import type { Clock, CorrelationIds, TimerHandle } from "@normandy/runtime";
 import { AgentTimeoutError, CancelledError } from "../errors.js";
 import { type Runnable, runToResult } from "../Runnable.js";
 import { onAbort } from "./onAbort.js";
@@ -82,6 +82,8 @@ export interface StepLimits {
   readonly timeoutMs?: number;
   /** The orchestration's concurrency limit. */
   readonly slots?: Semaphore;
+  /** The ids of the work the step is part of (e.g. the manager's tool call, for agent-as-tool). */
+  readonly correlation?: CorrelationIds;
 }
 
 /**
@@ -111,7 +113,7 @@ export async function runStep(
   }
   const controller = new AbortController();
   // The agent stays locked until its run has really ended, even when the step gave up on it earlier.
-  const run = runToResult(runnable, input, controller.signal);
+  const run = runToResult(runnable, input, controller.signal, limits.correlation);
   run.then(releaseLock, releaseLock);
   let timer: TimerHandle | undefined;
   let detach = () => {};

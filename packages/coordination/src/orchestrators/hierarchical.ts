@@ -7,7 +7,7 @@
  * and the manager's final answer is the result.
  */
 import { type AgentResult, type AnyTool, defineTool } from "@normandy/agents";
-import { type Clock, systemClock, type Telemetry } from "@normandy/runtime";
+import { type Clock, type CorrelationIds, systemClock, type Telemetry } from "@normandy/runtime";
 import { z } from "zod";
 import {
   AgentTimeoutError,
@@ -406,6 +406,7 @@ export class HierarchicalCoordinator {
     signal: AbortSignal,
     slots: Semaphore,
     events: OrchestrationEvents,
+    correlation?: CorrelationIds,
   ): Promise<WorkerTaskOutcome> {
     const started = this.#clock.now();
     const base = { id, worker: worker.id, task };
@@ -416,6 +417,7 @@ export class HierarchicalCoordinator {
         clock: this.#clock,
         timeoutMs: this.#timeoutMs,
         slots,
+        ...(correlation !== undefined && { correlation }),
       });
       outcome = { ...base, ok: true, output: result.output, text: answerText(result), result };
     } catch (error) {
@@ -482,7 +484,8 @@ export class HierarchicalCoordinator {
           const id = `task_${calls++}`;
           let outcome: WorkerTaskOutcome;
           try {
-            outcome = await this.#runTask(id, worker, task, ctx.signal, slots, events);
+            // the worker's run continues the trace under this tool call
+            outcome = await this.#runTask(id, worker, task, ctx.signal, slots, events, ctx.correlation);
           } catch (error) {
             if (signal.aborted) throw error; // the whole run is cancelled: nothing to record
             // only the call's own time limit aborts a tool call while the manager's run goes on

@@ -231,12 +231,13 @@ export function deriveFact(
   };
   for (const field of TURN_FIELDS) if (metadata[field] !== undefined) fact[field] = metadata[field];
   Object.assign(fact, measurements);
-  // the process running the turn: the correlation context's when correlation is on, else by its name
+  // the process running the turn: the one its ids name (an agent process's run carries its pid), else
+  // the correlation context's (when on), else the agent's process by name
   const agent = str(metadata.agent);
   return {
     fact: fact as unknown as AgentTurnFact,
     about: present([
-      Correlation.current()?.processId,
+      str(metadata.processId) ?? Correlation.current()?.processId,
       agent === undefined ? undefined : agentProcessName(agent),
     ]),
   };

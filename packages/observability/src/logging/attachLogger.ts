@@ -46,6 +46,14 @@ export interface AttachLoggerOptions {
   readonly stacks?: boolean;
   /** The handler's id on the bus (default a unique `normandy.logger.<n>`). */
   readonly id?: string;
+  /**
+   * Turn the correlation context on (`Correlation.enable()`, default false), so lines your code logs
+   * anywhere inside a run (a tool, a provider, code the tool calls) carry the run's ids without passing
+   * them. Off, the ids are on every line of the telemetry events, and on your lines when you bind them:
+   * `child(ctx.correlation)` in a tool. In Node 20 the context costs every promise of the process an async
+   * hook (about 12 % of an agent step's throughput), which is why it is not on by default.
+   */
+  readonly asyncContext?: boolean;
 }
 
 /** An attached logger. */
@@ -55,10 +63,11 @@ export interface LoggerHandle {
   /** The handler's id on the bus. */
   readonly id: string;
   /**
-   * A child logger for user code (a tool, a provider): its lines carry the bindings and the correlation
-   * ids of the run they are logged in, and are redacted like the rest.
+   * A child logger for user code (a tool, a provider): its lines carry the bindings (in a tool, pass
+   * `ctx.correlation` for the run's ids) and, with `asyncContext`, the ids of the run they are logged in;
+   * they are redacted like the rest.
    *
-   * @param bindings - fields on every line of the child (e.g. `{ tool: "search" }`).
+   * @param bindings - fields on every line of the child (e.g. `{ tool: "search", ...ctx.correlation }`).
    * @returns the child logger.
    */
   child(bindings?: Readonly<Record<string, unknown>>): pino.Logger;
@@ -70,7 +79,7 @@ export interface LoggerHandle {
   detach(): boolean;
 }
 
-/** Metadata fields lifted to the top of a line: the ids a line is found by. */
+/** Metadata fields lifted to the top of a line: the ids a line is found by (those of `CorrelationIds`). */
 const ID_KEYS = new Set([
   "system",
   "processId",
@@ -81,6 +90,10 @@ const ID_KEYS = new Set([
   "turnId",
   "traceId",
   "spanId",
+  "parentSpanId",
+  "parentAgent",
+  "parentRunId",
+  "toolCallId",
 ]);
 const LEVELS = new Set(["trace", "debug", "info", "warn", "error", "fatal", "silent"]);
 const MIN_SECRET_LENGTH = 8;
@@ -158,7 +171,7 @@ export function attachLogger(telemetry: Telemetry, options: AttachLoggerOptions 
   };
   const id = options.id ?? `normandy.logger.${++attached}`;
   telemetry.attach(id, options.events ?? "*", handler);
-  Correlation.enable();
+  if (options.asyncContext === true) Correlation.enable();
   return {
     logger,
     id,

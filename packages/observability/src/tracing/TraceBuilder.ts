@@ -18,7 +18,13 @@
  * counted (`attachMetrics`).
  */
 import type { ContentBlock, Message } from "@normandy/agents";
-import { Correlation, type EventName, type Measurements, type Metadata } from "@normandy/runtime";
+import {
+  Correlation,
+  type CorrelationIds,
+  type EventName,
+  type Measurements,
+  type Metadata,
+} from "@normandy/runtime";
 import {
   type Attributes,
   type Context,
@@ -154,7 +160,7 @@ export class TraceBuilder {
    * rest of a run after an approval, or a run begun before tracing was attached).
    */
   #startRun(runId: string, metadata: Metadata, resumed: boolean, ownCallId: string | undefined): Entry {
-    const ids = Correlation.current();
+    const ids = idsOf(metadata);
     // inside its own tool call, a run's context names that call: it is not the run's parent
     const callId = ids?.toolCallId === ownCallId ? undefined : ids?.toolCallId;
     const parent = this.#find(ids?.parentRunId, callId);
@@ -384,6 +390,14 @@ export class TraceBuilder {
     this.#recent.set(key, entry);
     if (this.#recent.size > RECENT_LIMIT) this.#recent.delete(firstKey(this.#recent));
   }
+}
+
+/**
+ * The correlation ids of an agent's event: the ones it carries (an agent puts its run's in every event),
+ * else those of the context it was emitted in (when correlation is on).
+ */
+function idsOf(metadata: Metadata): CorrelationIds | undefined {
+  return typeof metadata.traceId === "string" ? (metadata as CorrelationIds) : Correlation.current();
 }
 
 /**

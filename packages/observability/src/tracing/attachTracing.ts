@@ -1,10 +1,10 @@
 /**
  * OpenTelemetry tracing attached to a telemetry bus: spans after the GenAI semantic conventions
  * (`invoke_agent {agent}`, `chat {model}`, `execute_tool {tool}`, `invoke_workflow {workflow}`), built
- * from the events the core emits, parented across agents and agent processes through the correlation
- * context.
+ * from the events the core emits, parented across agents and agent processes through the correlation ids
+ * the events carry (and, for work started in code of yours, the correlation context when it is on).
  */
-import { Correlation, type EventName, type Telemetry } from "@normandy/runtime";
+import type { EventName, Telemetry } from "@normandy/runtime";
 import { type TracerProvider, trace } from "@opentelemetry/api";
 import { TraceBuilder } from "./TraceBuilder.js";
 
@@ -97,7 +97,6 @@ export function attachTracing(telemetry: Telemetry, options: AttachTracingOption
   telemetry.attach(id, TRACED_EVENTS, (event, measurements, metadata) =>
     builder.handle(event, measurements, metadata),
   );
-  Correlation.enable();
   return {
     id,
     detach: () => {
