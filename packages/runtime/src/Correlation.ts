@@ -13,6 +13,7 @@
  * (turning it off would silently drop the contexts of the work in flight).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import { randomFillSync } from "node:crypto";
 
 /**
  * Correlation ids. The named ones are the ones Normandy sets; any other string field is carried along
@@ -62,8 +63,21 @@ const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
 const storage = new AsyncLocalStorage<CorrelationIds>();
 let enabled = false;
 
+// every run takes a trace and a span id: from a pool of random bytes refilled 4 KiB at a time (a
+// `randomUUID` per id cost several µs each, on every run)
+const pool = Buffer.alloc(4096);
+let used = pool.length;
+
 function randomHex(length: 32 | 16): string {
-  return crypto.randomUUID().replaceAll("-", "").slice(0, length);
+  const bytes = length / 2;
+  if (used + bytes > pool.length) {
+    randomFillSync(pool);
+    used = 0;
+  }
+  const hex = pool.toString("hex", used, used + bytes);
+  used += bytes;
+  // an all-zero id is invalid in W3C trace context (one chance in 2^64: draw again)
+  return /[^0]/.test(hex) ? hex : randomHex(length);
 }
 
 /** Only the string-valued fields (what crosses a message). */
@@ -133,15 +147,19 @@ export const Correlation = {
    * @returns the child's ids.
    */
   child(parent: CorrelationIds | undefined, ids: CorrelationIds = {}): CorrelationIds {
-    return {
+    const child: Record<string, string | undefined> = {
       ...parent,
       ...ids,
       traceId: parent?.traceId ?? randomHex(32),
       spanId: randomHex(16),
-      parentSpanId: parent?.spanId,
-      parentAgent: parent?.agent,
-      parentRunId: parent?.runId,
     };
+    // a root has no parent fields at all (an undefined one would still be a key on every event)
+    if (parent !== undefined) {
+      child.parentSpanId = parent.spanId;
+      child.parentAgent = parent.agent;
+      child.parentRunId = parent.runId;
+    }
+    return child;
   },
 
   /**

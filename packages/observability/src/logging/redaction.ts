@@ -50,9 +50,24 @@ export function normalizeKey(key: string): string {
  * @returns true for API keys, authorization headers, passwords, tokens, cookies and the extra names.
  */
 export function isSecretKey(key: string, extra: ReadonlySet<string>): boolean {
-  const k = normalizeKey(key);
-  return SECRET_KEYS.has(k) || extra.has(k) || SECRET_SUFFIXES.some((s) => k.endsWith(s));
+  // every field of every line asks: the verdicts are kept per set of extra names (field names are few)
+  let known = verdicts.get(extra);
+  if (known === undefined) {
+    known = new Map();
+    verdicts.set(extra, known);
+  }
+  let secret = known.get(key);
+  if (secret === undefined) {
+    const k = normalizeKey(key);
+    secret = SECRET_KEYS.has(k) || extra.has(k) || SECRET_SUFFIXES.some((s) => k.endsWith(s));
+    if (known.size < MAX_VERDICTS) known.set(key, secret);
+  }
+  return secret;
 }
+
+const verdicts = new WeakMap<ReadonlySet<string>, Map<string, boolean>>();
+/** Bounds the verdicts kept per set (field names from data, e.g. a map's keys, could be endless). */
+const MAX_VERDICTS = 4096;
 
 // A secret starts after a non-alphanumeric character, or right after a JSON escape such as `\n`.
 const START = String.raw`(?:(?<![A-Za-z0-9])|(?<=\\[bfnrt]))`;
@@ -60,6 +75,9 @@ const SECRET_TEXT = new RegExp(
   `${START}(?:(sk-)[A-Za-z0-9_-]{16,}|(Bearer|Basic)\\s+[A-Za-z0-9._~+/=-]{8,})`,
   "gi",
 );
+
+/** What every match of {@link SECRET_TEXT} contains (so a text without it has none). */
+const MAY_HOLD_SECRET = /sk-|bearer|basic/i;
 
 /**
  * Replaces the secrets found in a text (also a serialized JSON line: the replacement keeps it valid).
@@ -69,9 +87,12 @@ const SECRET_TEXT = new RegExp(
  * @returns the text with `sk-[Redacted]`, `Bearer [Redacted]` and `[Redacted]` in their place.
  */
 export function scrubSecrets(text: string, values: readonly string[] = []): string {
-  let out = text.replace(SECRET_TEXT, (_match, sk: string | undefined, scheme: string | undefined) =>
-    sk === undefined ? `${scheme} ${REDACTED}` : `${sk}${REDACTED}`,
-  );
+  // the full pattern tries its look-behinds at every position: most lines hold none of its literals
+  let out = MAY_HOLD_SECRET.test(text)
+    ? text.replace(SECRET_TEXT, (_match, sk: string | undefined, scheme: string | undefined) =>
+        sk === undefined ? `${scheme} ${REDACTED}` : `${sk}${REDACTED}`,
+      )
+    : text;
   for (const value of values) if (value !== "") out = out.replaceAll(value, REDACTED);
   return out;
 }

@@ -47,10 +47,35 @@ import { inputAttributes, outputAttribute } from "./genAiMessages.js";
 /** An open (or recently ended) span and the context its children start in. */
 interface Entry {
   readonly span: Span;
+  /** The OpenTelemetry context with this span active, for spans started under it. */
   readonly context: Context;
   /** The span it was started under, when that is one of ours. */
   readonly parent: Entry | undefined;
   open: boolean;
+}
+
+/** An entry whose context is made only when a span starts under it (most chat and tool spans have none). */
+class LazyEntry implements Entry {
+  readonly span: Span;
+  readonly parent: Entry | undefined;
+  open = true;
+  readonly #parentContext: Context;
+  #context: Context | undefined;
+
+  constructor(span: Span, parentContext: Context, parent: Entry | undefined) {
+    this.span = span;
+    this.parent = parent;
+    this.#parentContext = parentContext;
+  }
+
+  get context(): Context {
+    this.#context ??= trace.setSpan(this.#parentContext, this.span);
+    return this.#context;
+  }
+}
+
+function entryOf(span: Span, parentContext: Context, parent: Entry | undefined): Entry {
+  return new LazyEntry(span, parentContext, parent);
 }
 
 interface Workflow {
@@ -190,7 +215,7 @@ export class TraceBuilder {
     const span = withCorrelatedIds(ids?.traceId, ids?.spanId, () =>
       this.#tracer.startSpan(name, options, parentContext),
     );
-    const entry: Entry = { span, context: trace.setSpan(parentContext, span), parent, open: true };
+    const entry = entryOf(span, parentContext, parent);
     this.#open.set(`r|${runId}`, entry);
     return entry;
   }
@@ -222,7 +247,7 @@ export class TraceBuilder {
       }
       const name = model === undefined ? OPERATION.CHAT : `${OPERATION.CHAT} ${model}`;
       const span = this.#tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, run.context);
-      this.#open.set(key, { span, context: trace.setSpan(run.context, span), parent: run, open: true });
+      this.#open.set(key, entryOf(span, run.context, run));
       return;
     }
     const entry = this.#open.get(key);
@@ -294,7 +319,7 @@ export class TraceBuilder {
       }
       const name = tool === undefined ? OPERATION.EXECUTE_TOOL : `${OPERATION.EXECUTE_TOOL} ${tool}`;
       const span = this.#tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, run.context);
-      this.#open.set(key, { span, context: trace.setSpan(run.context, span), parent: run, open: true });
+      this.#open.set(key, entryOf(span, run.context, run));
       return;
     }
     const entry = this.#open.get(key);
@@ -322,7 +347,7 @@ export class TraceBuilder {
       const spanName =
         name === undefined ? OPERATION.INVOKE_WORKFLOW : `${OPERATION.INVOKE_WORKFLOW} ${name}`;
       const span = this.#tracer.startSpan(spanName, { kind: SpanKind.INTERNAL, attributes }, parentContext);
-      const entry: Entry = { span, context: trace.setSpan(parentContext, span), parent, open: true };
+      const entry = entryOf(span, parentContext, parent);
       this.#workflows.push({ metadata, entry });
       return;
     }
