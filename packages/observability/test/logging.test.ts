@@ -252,11 +252,11 @@ describe("attachLogger over a multi-agent run", () => {
         expect(line.messageId).toMatch(/./);
       }
 
-      // one line per event, at its level: run start/stop info, model and tool calls debug
+      // one line per event, at its level: a run's stop info, its start, model and tool calls debug
       const events = (agent: string) =>
         lines.filter((l) => l.agent === agent && l.event !== undefined).map((l) => [l.event, l.level]);
       expect(events("researcher")).toEqual([
-        ["normandy.agent.run.start", 30],
+        ["normandy.agent.run.start", 20],
         ["normandy.agent.model_call.start", 20],
         ["normandy.agent.model_call.stop", 20],
         ["normandy.tool.call.start", 20],
@@ -265,7 +265,7 @@ describe("attachLogger over a multi-agent run", () => {
         ["normandy.agent.model_call.stop", 20],
         ["normandy.agent.run.stop", 30],
       ]);
-      expect(events("manager")[0]).toEqual(["normandy.agent.run.start", 30]);
+      expect(events("manager")[0]).toEqual(["normandy.agent.run.start", 20]);
       expect(events("manager").at(-1)).toEqual(["normandy.agent.run.stop", 30]);
       const stop = lines.find((l) => l.event === "normandy.agent.model_call.stop") as Line;
       expect(stop.msg).toBe("agent model_call stop");
@@ -474,7 +474,8 @@ describe("levels, redaction, detach, pretty", () => {
       },
     });
     const cases: [string[], Record<string, unknown>, number | undefined][] = [
-      [["normandy", "agent", "run", "start"], {}, 30],
+      [["normandy", "agent", "run", "start"], {}, undefined], // debug < info: a run's line is its end
+      [["normandy", "agent", "run", "stop"], {}, 30],
       [["normandy", "agent", "run", "exception"], { error: new Error("boom") }, 50],
       [["normandy", "agent", "model_call", "stop"], {}, 30],
       [["normandy", "supervisor", "restart"], {}, 40],
@@ -482,6 +483,7 @@ describe("levels, redaction, detach, pretty", () => {
       [["normandy", "retry", "attempt_failed"], {}, 40],
       [["normandy", "telemetry", "handler_failed"], {}, 50],
       [["normandy", "supervisor", "intensity_exceeded"], {}, 50],
+      [["normandy", "orchestration", "parallel", "start"], {}, undefined],
       [["normandy", "orchestration", "parallel", "stop"], {}, 30],
       [["normandy", "orchestration", "parallel", "agent"], {}, undefined], // debug < info
       [["normandy", "process", "crash"], {}, undefined], // silenced by the user
@@ -638,7 +640,7 @@ describe("levels, redaction, detach, pretty", () => {
   it("writes readable text, not JSON, in pretty mode, redacted the same way", () => {
     const out = capture();
     const telemetry = new Telemetry();
-    const { child } = attachLogger(telemetry, { destination: out.stream, pretty: true });
+    const { child } = attachLogger(telemetry, { destination: out.stream, pretty: true, level: "debug" });
     Correlation.run({ agent: "helper", runId: "0123456789abcdef" }, () => {
       telemetry.emit(
         ["normandy", "agent", "run", "start"],
@@ -650,7 +652,7 @@ describe("levels, redaction, detach, pretty", () => {
     telemetry.emit(["normandy", "agent", "run", "stop"], { duration: 5 }, {});
     const text = out.text();
     expect(() => JSON.parse(text.split("\n")[0] as string)).toThrow();
-    expect(text).toMatch(/INFO.*agent run start \[helper 01234567\]/);
+    expect(text).toMatch(/DEBUG.*agent run start \[helper 01234567\]/);
     expect(text).toMatch(/WARN.*slow search \[helper 01234567\]/);
     expect(text).toMatch(/INFO.*agent run stop\n/);
     expect(text).toContain('apiKey: "[Redacted]"');

@@ -88,6 +88,13 @@ export interface AgentDefinition<I, O> {
   readonly services?: Readonly<Record<string, unknown>>;
 }
 
+/** The correlation ids of a run. */
+type RunIds = CorrelationIds & {
+  readonly agent: string;
+  readonly runId: string;
+  readonly conversationId: string;
+};
+
 /**
  * A run's trace ids: a child of the given work, else of the current correlation context (when on).
  */
@@ -194,8 +201,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   #system: { readonly definitions: readonly ToolDefinition[]; readonly text: string } | undefined;
   /** The current run's id (an approval resumes the same run). */
   #runId = "";
-  /** The ids of the run's trace: its caller's, and its own trace and span ids. */
-  #trace: CorrelationIds = {};
+  /** The ids of the current run: its caller's, its trace and span, its agent, run, conversation, turn. */
+  #runIds: RunIds = { agent: "", runId: "", conversationId: "" };
   readonly #services: TurnServices;
 
   /** @param definition - the agent's definition. */
@@ -274,7 +281,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     this.#startSize = this.memory.size;
     this.#runStarted = this.#clock.now();
     this.#runId = crypto.randomUUID();
-    this.#trace = traceOf(options.correlation);
+    this.#runIds = this.#idsOf(options.correlation);
     const start = () => {
       this.#telemetry("start", {}, {});
       // one turn actor per agent, reused run after run (a new one only after an abort or a restore)
@@ -416,7 +423,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     if (!pending.some((c) => c.id === event.callId))
       return Promise.reject(new AgentStateError(`no call ${event.callId} awaits approval`));
     // the rest of the run is a new unit of work, under whoever resumes it
-    this.#trace = traceOf(options.correlation);
+    this.#runIds = this.#idsOf(options.correlation);
     return this.#correlated(() => {
       const result = this.#settle(actor, options);
       actor.send(event);
@@ -524,9 +531,14 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   }
 
   /** The correlation ids every telemetry event of a run carries (its trace's and its own). */
-  #ids(): CorrelationIds & { agent: string; runId: string; conversationId: string } {
+  #ids(): RunIds {
+    return this.#runIds;
+  }
+
+  /** A run's ids, made once when it starts or resumes: a child of `parent`'s work (see {@link traceOf}). */
+  #idsOf(parent: CorrelationIds | undefined): RunIds {
     return {
-      ...this.#trace,
+      ...traceOf(parent),
       agent: this.name,
       runId: this.#runId,
       conversationId: this.memory.conversationId,

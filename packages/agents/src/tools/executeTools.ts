@@ -7,6 +7,7 @@
 import { type Clock, type CorrelationIds, systemClock, type Telemetry } from "@normandy/runtime";
 import { z } from "zod";
 import type { ToolCallBlock, ToolResultBlock } from "../model/messages.js";
+import type { ToolContext } from "./defineTool.js";
 import type { ToolRegistry } from "./ToolRegistry.js";
 
 /** Options of {@link executeToolCalls}. */
@@ -32,6 +33,29 @@ export interface ExecuteToolsOptions {
 }
 
 const NO_SERVICES: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/** A call's context; its `correlation` is made when a tool reads it (most never do). */
+class CallContext implements ToolContext {
+  readonly signal: AbortSignal;
+  readonly toolCallId: string;
+  readonly agent?: string;
+  readonly services: Readonly<Record<string, unknown>>;
+  readonly #ids: CorrelationIds | undefined;
+  #correlation: CorrelationIds | undefined;
+
+  constructor(toolCallId: string, signal: AbortSignal, options: ExecuteToolsOptions) {
+    this.signal = signal;
+    this.toolCallId = toolCallId;
+    if (options.agent !== undefined) this.agent = options.agent;
+    this.services = options.services ?? NO_SERVICES;
+    this.#ids = options.correlation;
+  }
+
+  get correlation(): CorrelationIds {
+    this.#correlation ??= { ...this.#ids, toolCallId: this.toolCallId };
+    return this.#correlation;
+  }
+}
 
 /** The default per-call timeout. */
 export const DEFAULT_TOOL_TIMEOUT_MS = 30_000;
@@ -59,14 +83,15 @@ export async function executeToolCall(
   const telemetry = options.telemetry;
   const clock = options.clock ?? systemClock;
   const started = clock.now();
-  const meta = { ...options.metadata, tool: call.name, toolCallId: call.id };
-  if (telemetry?.active) telemetry.emit(["normandy", "tool", "call", "start"], {}, meta);
+  // built only for a bus that listens (most calls have none)
+  const meta = () => ({ ...options.metadata, tool: call.name, toolCallId: call.id });
+  if (telemetry?.active) telemetry.emit(["normandy", "tool", "call", "start"], {}, meta());
   const result = await runCall(registry, call, options, clock);
   if (telemetry?.active) {
     telemetry.emit(
       ["normandy", "tool", "call", "stop"],
       { duration: clock.now() - started },
-      { ...meta, isError: result.isError === true },
+      { ...meta(), isError: result.isError === true },
     );
   }
   return result;
@@ -114,13 +139,7 @@ async function runCall(
     options.signal?.addEventListener("abort", onAbort, { once: true });
     let running: unknown;
     try {
-      running = tool.run(parsed.data as never, {
-        signal: controller.signal,
-        toolCallId: call.id,
-        services: options.services ?? NO_SERVICES,
-        correlation: { ...options.correlation, toolCallId: call.id },
-        ...(options.agent !== undefined && { agent: options.agent }),
-      });
+      running = tool.run(parsed.data as never, new CallContext(call.id, controller.signal, options));
     } catch (error) {
       finish(errorResult(call, `Tool ${call.name} failed: ${describe(error)}`));
       return;

@@ -19,15 +19,15 @@ export type EventLevels = Readonly<Record<string, EventLevel>>;
  * The default levels. What ends a unit of work a user cares about (an agent run, an orchestration) is
  * `info`; what goes wrong but is handled (a restart, a dead letter, an overflow, a failed attempt that
  * will be retried, a circuit opening, a tool call that returned an error) is `warn`; the rest of the
- * start/stop chatter (model calls, tool calls, processes, shared-context writes) is `debug`. Events not
- * listed here are `error` when their last segment says a failure (`exception`, `crash`, `error`, or a
- * name ending in `_failed`, `_error`, `_threw`, `_exceeded`), else `debug`.
+ * start/stop chatter (runs and orchestrations starting, model and tool calls, processes, shared-context
+ * writes) is `debug`. Events not listed here are `error` when their last segment says a failure
+ * (`exception`, `crash`, `error`, or a name ending in `_failed`, `_error`, `_threw`, `_exceeded`), else
+ * `debug`.
  */
 export const DEFAULT_EVENT_LEVELS: EventLevels = {
-  "normandy.agent.run.start": "info",
+  // one line per run at info, when it ends (with its duration, tokens and cost); its start is chatter
   "normandy.agent.run.stop": "info",
   "normandy.agent.run.pause": "info",
-  "normandy.orchestration.*.start": "info",
   "normandy.orchestration.*.stop": "info",
   "normandy.supervisor.restart": "warn",
   "normandy.supervisor.start_error": "warn",
