@@ -15,7 +15,7 @@ import {
 import { ActorSystem, crash, FileSnapshotStore, NoProcError } from "@normandy/runtime";
 import { LoopbackLLMServer } from "@normandy/testing";
 import OpenAI from "openai";
-import { type Metric, median } from "./harness.js";
+import { gc, type Metric, median } from "./harness.js";
 
 const system = await generateSystemPrompt({}, []);
 
@@ -50,13 +50,14 @@ async function fanoutRatio(): Promise<number> {
   };
   const timed = async (work: () => Promise<unknown>) => {
     server.reset(turns());
+    gc(); // each side from a collected heap, not paying for the other's garbage
     const t = performance.now();
     await work();
     return performance.now() - t;
   };
   const ratios: number[] = [];
-  for (let round = 0; round < 7; round++) {
-    // each side goes first in turn: the side that follows pays for the other's garbage
+  for (let round = 0; round < 11; round++) {
+    // each side goes first in turn
     let rawMs: number;
     let orchestratedMs: number;
     if (round % 2 === 0) {

@@ -95,13 +95,6 @@ type RunIds = CorrelationIds & {
   readonly conversationId: string;
 };
 
-/**
- * A run's trace ids: a child of the given work, else of the current correlation context (when on).
- */
-function traceOf(parent: CorrelationIds | undefined): CorrelationIds {
-  return Correlation.child(parent ?? (Correlation.enabled ? Correlation.current() : undefined));
-}
-
 /** Options of a run. */
 export interface RunOptions {
   readonly signal?: AbortSignal;
@@ -535,15 +528,17 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     return this.#runIds;
   }
 
-  /** A run's ids, made once when it starts or resumes: a child of `parent`'s work (see {@link traceOf}). */
+  /**
+   * A run's ids, made once when it starts or resumes: a child of the given work, else of the current
+   * correlation context (when on), else the root of a new trace.
+   */
   #idsOf(parent: CorrelationIds | undefined): RunIds {
-    return {
-      ...traceOf(parent),
+    return Correlation.child(parent ?? (Correlation.enabled ? Correlation.current() : undefined), {
       agent: this.name,
       runId: this.#runId,
       conversationId: this.memory.conversationId,
       turnId: this.memory.currentTurnId,
-    };
+    }) as RunIds;
   }
 
   #emit(event: AgentEvent): void {
