@@ -194,7 +194,10 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   #system: { readonly definitions: readonly ToolDefinition[]; readonly text: string } | undefined;
   /** The current run's id (an approval resumes the same run). */
   #runId = "";
-  /** The ids of the current run: its caller's, its trace and span, its agent, run, conversation, turn. */
+  /**
+   * The ids of the current run, on every telemetry event it emits: its caller's, its trace and span, its
+   * agent, run, conversation and turn.
+   */
   #runIds: RunIds = { agent: "", runId: "", conversationId: "" };
   readonly #services: TurnServices;
 
@@ -431,7 +434,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
    * tools' `ctx.correlation` carry the ids whether correlation is on or not.)
    */
   #correlated<T>(work: () => T): T {
-    return Correlation.enabled ? Correlation.run(this.#ids(), work, { inherit: false }) : work();
+    return Correlation.enabled ? Correlation.run(this.#runIds, work, { inherit: false }) : work();
   }
 
   #settle(actor: AnyActor, options: RunOptions): Promise<RunResult<O>> {
@@ -519,13 +522,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     telemetry.emit(
       ["normandy", "agent", "run", phase],
       { ...duration, ...measurements },
-      { ...this.#ids(), model: this.#def.model, provider: this.#def.provider.name, ...metadata },
+      { ...this.#runIds, model: this.#def.model, provider: this.#def.provider.name, ...metadata },
     );
-  }
-
-  /** The correlation ids every telemetry event of a run carries (its trace's and its own). */
-  #ids(): RunIds {
-    return this.#runIds;
   }
 
   /**
@@ -599,7 +597,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     const stream = this.#onEvent !== undefined;
     // `messages` (a reference, never copied) is content: loggers leave it out, tracing records it on request
     const meta = {
-      ...this.#ids(),
+      ...this.#runIds,
       model: def.model,
       provider: def.provider.name,
       step,
@@ -683,7 +681,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   async #runTool(call: ToolCallBlock, step: number, signal: AbortSignal): Promise<ToolResultBlock> {
     await this.#slots.acquire();
     try {
-      const ids = this.#ids();
+      const ids = this.#runIds;
       const execute = () =>
         executeToolCall(this.tools, call, {
           signal,

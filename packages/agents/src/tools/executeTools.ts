@@ -34,29 +34,6 @@ export interface ExecuteToolsOptions {
 
 const NO_SERVICES: Readonly<Record<string, unknown>> = Object.freeze({});
 
-/** A call's context; its `correlation` is made when a tool reads it (most never do). */
-class CallContext implements ToolContext {
-  readonly signal: AbortSignal;
-  readonly toolCallId: string;
-  readonly agent?: string;
-  readonly services: Readonly<Record<string, unknown>>;
-  readonly #ids: CorrelationIds | undefined;
-  #correlation: CorrelationIds | undefined;
-
-  constructor(toolCallId: string, signal: AbortSignal, options: ExecuteToolsOptions) {
-    this.signal = signal;
-    this.toolCallId = toolCallId;
-    if (options.agent !== undefined) this.agent = options.agent;
-    this.services = options.services ?? NO_SERVICES;
-    this.#ids = options.correlation;
-  }
-
-  get correlation(): CorrelationIds {
-    this.#correlation ??= { ...this.#ids, toolCallId: this.toolCallId };
-    return this.#correlation;
-  }
-}
-
 /** The default per-call timeout. */
 export const DEFAULT_TOOL_TIMEOUT_MS = 30_000;
 
@@ -139,7 +116,14 @@ async function runCall(
     options.signal?.addEventListener("abort", onAbort, { once: true });
     let running: unknown;
     try {
-      running = tool.run(parsed.data as never, new CallContext(call.id, controller.signal, options));
+      const ctx: ToolContext = {
+        signal: controller.signal,
+        toolCallId: call.id,
+        services: options.services ?? NO_SERVICES,
+        correlation: { ...options.correlation, toolCallId: call.id },
+        ...(options.agent !== undefined && { agent: options.agent }),
+      };
+      running = tool.run(parsed.data as never, ctx);
     } catch (error) {
       finish(errorResult(call, `Tool ${call.name} failed: ${describe(error)}`));
       return;
