@@ -101,7 +101,7 @@ function nextStepMicros(): number {
 
 async function concurrentRatio(): Promise<number> {
   const AGENTS = 1000;
-  const server = await serve(2, 0, AGENTS * 3 * 10 + 100);
+  const server = await serve(2, 0, AGENTS * 3 * 18 + 100);
   const sdk = new OpenAI({ apiKey: "bench", baseURL: server.openaiBaseURL, maxRetries: 0 });
   const provider = new OpenAIProvider({ apiKey: "bench", baseURL: server.openaiBaseURL });
   const agents = Array.from({ length: AGENTS }, (_, i) =>
@@ -117,14 +117,15 @@ async function concurrentRatio(): Promise<number> {
       }),
     );
   const timed = async (work: () => Promise<unknown>) => {
+    gc(); // each side from a collected heap, not paying for the other's garbage
     const t = performance.now();
     await work();
     return performance.now() - t;
   };
   // round 0 warms both sides up (an agent's first run also starts its long-lived turn actor); then each
-  // side goes first in turn, since the side that follows pays for the other's garbage
+  // side goes first in turn
   const ratios: number[] = [];
-  for (let round = 0; round < 5; round++) {
+  for (let round = 0; round < 9; round++) {
     let rawMs: number;
     let agentMs: number;
     if (round % 2 === 0) {
