@@ -148,6 +148,10 @@ export class Display {
         case "normandy.agent.run.exception":
           this.#tally(agent).state = "idle";
           break;
+        case "normandy.orchestration.hierarchical.plan":
+          for (const t of (meta.tasks ?? []) as { worker?: string; task: string }[])
+            this.line(String(meta.manager), `planned: ${t.worker ?? "?"} ← ${t.task}`);
+          break;
         case "normandy.retry.attempt_failed":
           this.line(
             "retry",

@@ -84,7 +84,6 @@ const brief = setup({
   actors: {
     delegate: fromPromise<HierarchicalResult, string>(async ({ input, signal }) => {
       const result = await coordinator.run(input, { signal });
-      for (const t of result.plan?.tasks ?? []) display.line("manager", `planned: ${t.worker} ← ${t.task}`);
       display.line("manager", `answer: ${result.answer}`);
       return result;
     }),

@@ -80,17 +80,20 @@ export interface OrchestrationEvents {
     id: string,
     outcome: { readonly ok: boolean; readonly durationMs: number; readonly error?: unknown },
   ): void;
+  /** Something the orchestration decided (e.g. a manager's plan): `[..., kind, name]` with `metadata`. */
+  decision(name: string, metadata: Readonly<Record<string, unknown>>): void;
   /** The orchestration finished. */
   stop(measurements?: Record<string, number>): void;
   /** The orchestration failed. */
   exception(error: unknown): void;
 }
 
-const NOOP: OrchestrationEvents = { agent() {}, stop() {}, exception() {} };
+const NOOP: OrchestrationEvents = { agent() {}, decision() {}, stop() {}, exception() {} };
 
 /**
- * Emits `["normandy","orchestration",kind,"start"]` and returns the emitters of its `agent`, `stop` and
- * `exception` events (which carry `duration` and the same `id` metadata).
+ * Emits `["normandy","orchestration",kind,"start"]` and returns the emitters of its `agent`, decision
+ * (e.g. `plan`), `stop` and `exception` events (which carry the same `id` metadata; all but decisions a
+ * `duration`).
  *
  * @param telemetry - the bus (nothing is emitted without one or with no handler attached).
  * @param kind - `sequential`, `parallel`, `hierarchical`, `reactive`, `pool`, `workflow`.
@@ -119,6 +122,9 @@ export function orchestrationEvents(
           ...(outcome.error !== undefined && { error: outcome.error }),
         },
       );
+    },
+    decision(name, extra) {
+      telemetry.emit(["normandy", "orchestration", kind, name], {}, { ...metadata, ...extra });
     },
     stop(measurements = {}) {
       telemetry.emit(

@@ -330,7 +330,7 @@ describe("the team", () => {
     expect(w.server.requests.map(lastUserText)).toEqual(["one", "two"]);
   });
 
-  it("reports start, an agent event per manager and worker run, and stop on the telemetry bus", async () => {
+  it("reports start, an agent event per manager and worker run, the plan, and stop on the telemetry bus", async () => {
     const { telemetry, seen } = recordOrchestration("hierarchical");
     const boss = await manager(plan({ task: "one" }, { task: "two" }), { json: { answer: "ok" } });
     const good = await worker("good", { text: "fine" });
@@ -339,7 +339,7 @@ describe("the team", () => {
       { manager: boss.agent, workers: [good.worker, bad.worker], telemetry, id: "team-1" },
       "go",
     );
-    expect(seen.map((s) => s.event)).toEqual(["start", "agent", "agent", "agent", "agent", "stop"]);
+    expect(seen.map((s) => s.event)).toEqual(["start", "agent", "plan", "agent", "agent", "agent", "stop"]);
     expect(seen[0]?.metadata).toEqual({
       id: "team-1",
       strategy: "round_robin",
@@ -347,11 +347,16 @@ describe("the team", () => {
       agents: ["good", "bad"],
     });
     expect(seen[1]?.metadata).toMatchObject({ agentId: "manager", ok: true });
-    const workers = seen.slice(2, 4).map((s) => [s.metadata.agentId, s.metadata.ok]);
+    // the plan as soon as it is made, before any worker runs
+    expect(seen[2]?.metadata).toEqual({
+      ...seen[0]?.metadata,
+      tasks: [{ task: "one" }, { task: "two" }],
+    });
+    const workers = seen.slice(3, 5).map((s) => [s.metadata.agentId, s.metadata.ok]);
     expect(workers).toContainEqual(["good", true]);
     expect(workers).toContainEqual(["bad", false]);
-    expect(seen[4]?.metadata).toMatchObject({ agentId: "manager", ok: true });
-    expect(seen[5]?.measurements).toMatchObject({ tasks: 2, errors: 1 });
+    expect(seen[5]?.metadata).toMatchObject({ agentId: "manager", ok: true });
+    expect(seen[6]?.measurements).toMatchObject({ tasks: 2, errors: 1 });
 
     seen.length = 0;
     const failing = await manager(FAULT);

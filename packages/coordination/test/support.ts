@@ -181,7 +181,8 @@ export function recordOrchestration(kind: string): { telemetry: Telemetry; seen:
   const telemetry = new Telemetry();
   const seen: RecordedEvent[] = [];
   const name = (phase: string) => ["normandy", "orchestration", kind, phase];
-  telemetry.attach("t", [name("start"), name("agent"), name("stop"), name("exception")], (event, m, meta) =>
+  const phases = [name("start"), name("agent"), name("plan"), name("stop"), name("exception")];
+  telemetry.attach("t", phases, (event, m, meta) =>
     seen.push({ event: event.at(-1) as string, measurements: m, metadata: meta }),
   );
   return { telemetry, seen };

@@ -371,6 +371,7 @@ export class HierarchicalCoordinator {
         `its output is not a delegation plan: ${plan.error.issues.map((i) => `${i.path.join(".") || "output"}: ${i.message}`).join("; ")}`,
         plan.error,
       );
+    events.decision("plan", { tasks: plan.data.tasks });
     return plan.data;
   }
 

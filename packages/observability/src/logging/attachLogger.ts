@@ -103,7 +103,7 @@ const EVENT_LINE = Symbol("normandy.eventLine");
 let attached = 0;
 
 /**
- * Attaches a structured JSON logger to a telemetry bus and turns correlation on.
+ * Attaches a structured JSON logger to a telemetry bus (and, with `asyncContext`, turns correlation on).
  *
  * Each event becomes one line: `event` (the dotted name), `msg` (`agent run stop`), the correlation ids
  * (`agent`, `runId`, `conversationId`, `turnId`, `traceId`, `spanId`, `processId`, …: the event's own,

@@ -52,8 +52,9 @@ const TRACER_VERSION = "0.1.0";
 let attached = 0;
 
 /**
- * Traces agent runs, model calls, tool calls and workflows from a telemetry bus, and turns correlation
- * on (the handlers find their parents through it).
+ * Traces agent runs, model calls, tool calls and workflows from a telemetry bus. A run's span finds its
+ * parent (a calling run's tool call, a remote caller) through the correlation ids its events carry; a
+ * workflow's and a restart's, through the correlation context when it is on.
  *
  * Spans and their attributes:
  * - `invoke_agent {agent}` (INTERNAL), one per run: `gen_ai.operation.name`, `gen_ai.agent.name`,
