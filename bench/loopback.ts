@@ -32,7 +32,7 @@ export interface ServerProcess {
 }
 
 /** The execArgv that runs a TypeScript child on the sources. */
-export const TS_CHILD = ["--conditions=@normandy/source", "--import", "tsx", "--expose-gc"];
+const TS_CHILD = ["--conditions=@normandy/source", "--import", "tsx"];
 
 /** Starts a server in a child process (see `loopbackProcess.ts`). */
 export async function serveInProcess(steps: number): Promise<ServerProcess> {

@@ -306,8 +306,8 @@ function withCorrelation(
   const current = given ?? (Correlation.enabled ? Correlation.current() : undefined);
   if (current === undefined) return metadata;
   const ids = Correlation.toMetadata(current);
-  const traceId = current?.traceId;
-  const spanId = current?.spanId;
+  const traceId = current.traceId;
+  const spanId = current.spanId;
   // ids from a message are untrusted strings: only well-formed (lowercase hex, not all zero) ones make a header
   if (
     traceId !== undefined &&

@@ -74,10 +74,6 @@ class LazyEntry implements Entry {
   }
 }
 
-function entryOf(span: Span, parentContext: Context, parent: Entry | undefined): Entry {
-  return new LazyEntry(span, parentContext, parent);
-}
-
 interface Workflow {
   /** The start event's metadata (the stop event carries the same object). */
   readonly metadata: Metadata;
@@ -215,7 +211,7 @@ export class TraceBuilder {
     const span = withCorrelatedIds(ids?.traceId, ids?.spanId, () =>
       this.#tracer.startSpan(name, options, parentContext),
     );
-    const entry = entryOf(span, parentContext, parent);
+    const entry = new LazyEntry(span, parentContext, parent);
     this.#open.set(`r|${runId}`, entry);
     return entry;
   }
@@ -247,7 +243,7 @@ export class TraceBuilder {
       }
       const name = model === undefined ? OPERATION.CHAT : `${OPERATION.CHAT} ${model}`;
       const span = this.#tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, run.context);
-      this.#open.set(key, entryOf(span, run.context, run));
+      this.#open.set(key, new LazyEntry(span, run.context, run));
       return;
     }
     const entry = this.#open.get(key);
@@ -319,7 +315,7 @@ export class TraceBuilder {
       }
       const name = tool === undefined ? OPERATION.EXECUTE_TOOL : `${OPERATION.EXECUTE_TOOL} ${tool}`;
       const span = this.#tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, run.context);
-      this.#open.set(key, entryOf(span, run.context, run));
+      this.#open.set(key, new LazyEntry(span, run.context, run));
       return;
     }
     const entry = this.#open.get(key);
@@ -347,7 +343,7 @@ export class TraceBuilder {
       const spanName =
         name === undefined ? OPERATION.INVOKE_WORKFLOW : `${OPERATION.INVOKE_WORKFLOW} ${name}`;
       const span = this.#tracer.startSpan(spanName, { kind: SpanKind.INTERNAL, attributes }, parentContext);
-      const entry = entryOf(span, parentContext, parent);
+      const entry = new LazyEntry(span, parentContext, parent);
       this.#workflows.push({ metadata, entry });
       return;
     }
