@@ -11,6 +11,7 @@ import {
   TokenCounter,
   tiktokenEncoder,
 } from "@normandy/agents";
+import { LoopbackLLMServer } from "@normandy/testing";
 import OpenAI from "openai";
 import { gc, type Metric, median } from "./harness.js";
 import { serve, toolLoop } from "./loopback.js";
@@ -101,7 +102,7 @@ function nextStepMicros(): number {
 
 async function concurrentRatio(): Promise<number> {
   const AGENTS = 1000;
-  const server = await serve(2, 0, AGENTS * 3 * 18 + 100);
+  const server = await new LoopbackLLMServer({ latency: { firstByteMs: 0 }, fallback: toolLoop(2) }).start();
   const sdk = new OpenAI({ apiKey: "bench", baseURL: server.openaiBaseURL, maxRetries: 0 });
   const provider = new OpenAIProvider({ apiKey: "bench", baseURL: server.openaiBaseURL });
   const agents = Array.from({ length: AGENTS }, (_, i) =>
@@ -136,6 +137,7 @@ async function concurrentRatio(): Promise<number> {
       rawMs = await timed(raw);
     }
     if (round > 0) ratios.push(agentMs / rawMs);
+    server.reset(); // forgets the round's recorded requests: they are no side's garbage to collect
   }
   await server.stop();
   return median(ratios);

@@ -16,6 +16,7 @@ import {
   defineTool,
   MaxIterationsError,
   ModelCatalog,
+  type ModelResponse,
   OpenAIProvider,
   type Provider,
   ProviderError,
@@ -173,6 +174,50 @@ for (const format of formats) {
       await expect(agent.run("again", { onEvent: failing("step_start") })).rejects.toThrow(
         "observer of step_start failed",
       );
+    });
+
+    it("after a run failed while its tools ran, drops their late outcomes and closes their calls", async () => {
+      let release: ((v: string) => void) | undefined;
+      let slowSignal: AbortSignal | undefined;
+      const slow = defineTool({
+        name: "slow",
+        description: "Finishes when released.",
+        input: z.object({}),
+        run: (_i, ctx) => {
+          slowSignal = ctx.signal;
+          return new Promise<string>((resolve) => {
+            release = resolve;
+          });
+        },
+      });
+      const server = await serve([
+        {
+          toolCalls: [
+            { name: "calculator", arguments: { operation: "add", a: 1, b: 2 } },
+            { name: "slow", arguments: {} },
+          ],
+        },
+        { text: "second run" },
+      ]);
+      const agent = agentOn(server, { tools: [calculator, slow] });
+      const failing = (event: AgentEvent) => {
+        if (event.type === "tool_result") throw new Error("observer failed");
+      };
+      await expect(agent.run("go", { onEvent: failing })).rejects.toThrow("observer failed");
+      expect(slowSignal?.aborted).toBe(true); // the failed run abandoned the call still running
+      release?.("too late");
+      await new Promise((r) => setImmediate(r));
+
+      const result = await agent.run("again");
+      expect(result).toMatchObject({ status: "done", output: { chat_message: "second run" } });
+      if (result.status !== "done") return;
+      expect(result.steps).toHaveLength(1); // nothing of the failed run leaked into this one
+      const tool = agent.memory.messages().find((m) => m.role === "tool");
+      expect(tool?.content).toEqual([
+        expect.objectContaining({ isError: true, content: expect.stringContaining("Interrupted") }),
+        expect.objectContaining({ isError: true, content: expect.stringContaining("Interrupted") }),
+      ]);
+      expect(JSON.stringify(server.requests[1]?.body)).toContain("Interrupted: the run ended");
     });
 
     it("hands its services and its name to every tool, and reports each memory write", async () => {
@@ -518,6 +563,39 @@ describe("agent options and edge cases", () => {
     for (let i = 0; i < 30; i++) await agent.run(`question ${i}`);
     expect(signals.size).toBe(30);
     expect(Math.max(...counts)).toBeLessThanOrEqual(1);
+  });
+
+  it("keeps a reply that arrives after its run was aborted out of memory and out of the next run", async () => {
+    const server = await serve([{ text: "fresh" }]);
+    const inner = new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL });
+    let late: ((r: ModelResponse) => void) | undefined;
+    const provider: Provider = {
+      name: inner.name,
+      // the first call ignores its signal (a provider that cannot cancel) and answers when told
+      complete: (request, options) =>
+        late === undefined ? new Promise((resolve) => (late = resolve)) : inner.complete(request, options),
+      stream: (request, options) => inner.stream(request, options),
+    };
+    const agent = defineAgent({ name: "stubborn", provider, model: "gpt-4o" });
+    const controller = new AbortController();
+    const first = agent.run("one", { signal: controller.signal }).catch((e: unknown) => e);
+    while (late === undefined) await new Promise((r) => setImmediate(r));
+    controller.abort();
+    expect(await first).toBeInstanceOf(AgentAbortedError);
+    const stale: ModelResponse = {
+      id: "stale",
+      model: "gpt-4o",
+      content: [{ type: "text", text: "stale" }],
+      stopReason: "end_turn",
+      rawStopReason: "stop",
+      usage: { inputTokens: 1, outputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 },
+    };
+    late?.(stale);
+    await new Promise((r) => setImmediate(r));
+    expect(agent.memory.messages()).toEqual([{ role: "user", content: "one" }]);
+    const second = await agent.run("two");
+    expect(second).toMatchObject({ status: "done", output: { chat_message: "fresh" } });
+    expect(JSON.stringify(agent.memory.messages())).not.toContain("stale");
   });
 
   it("honours its options: string instructions, memory bound, max tokens, tool limits, native structured output", async () => {

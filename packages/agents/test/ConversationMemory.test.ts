@@ -157,6 +157,25 @@ describe("ConversationMemory", () => {
     memory.add(results("b"));
     expect(memory.messages()).toEqual([]); // the group is complete: cut as a whole
   });
+
+  it("closes the calls of the last message that have no results, and nothing else", () => {
+    const memory = new ConversationMemory({ newId: ids });
+    expect(memory.closeDanglingCalls("cut")).toBe(0); // empty
+    memory.add(user("q"), { role: "assistant", content: "plain text" });
+    expect(memory.closeDanglingCalls("cut")).toBe(0);
+    memory.add(calls("a"), results("a"));
+    expect(memory.closeDanglingCalls("cut")).toBe(0); // answered already
+    memory.add(calls("b", "c"));
+    expect(memory.closeDanglingCalls("cut")).toBe(2);
+    expect(memory.messages().at(-1)).toEqual({
+      role: "tool",
+      content: [
+        { type: "tool_result", toolCallId: "b", content: "cut", isError: true },
+        { type: "tool_result", toolCallId: "c", content: "cut", isError: true },
+      ],
+    });
+    expect(memory.closeDanglingCalls("cut")).toBe(0);
+  });
 });
 
 describe("generateSystemPrompt", () => {

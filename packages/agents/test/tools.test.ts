@@ -9,6 +9,7 @@ import {
   listProcessor,
   stringManipulator,
   type ToolCallBlock,
+  type ToolContext,
   ToolNotFoundError,
   ToolRegistry,
 } from "@normandy/agents";
@@ -185,6 +186,35 @@ describe("executeToolCall", () => {
     expect(signal?.aborted).toBe(true);
     finish?.();
     expect(DEFAULT_TOOL_TIMEOUT_MS).toBe(30_000);
+  });
+
+  it("gives a tool that reads its signal only after a timeout or a cancel one that is aborted already", async () => {
+    const clock = new ManualClock();
+    let ctx: ToolContext | undefined;
+    const late = new ToolRegistry([
+      defineTool({
+        name: "late",
+        description: "",
+        input: z.object({}),
+        timeoutMs: 50,
+        run: (_i, c) => {
+          ctx = c; // the signal is not read yet
+          return new Promise<string>(() => {});
+        },
+      }),
+    ]);
+    const timedOut = executeToolCall(late, call("late", {}), { clock });
+    await clock.advance(50);
+    expect(await timedOut).toMatchObject({ content: "Tool late timed out after 50 ms" });
+    expect(ctx?.signal.aborted).toBe(true);
+    expect(String(ctx?.signal.reason)).toContain("timed out after 50 ms");
+    expect(ctx?.signal).toBe(ctx?.signal); // one signal per call
+
+    const caller = new AbortController();
+    const cancelled = executeToolCall(late, call("late", {}), { clock, signal: caller.signal });
+    caller.abort(new Error("the user left"));
+    expect(await cancelled).toMatchObject({ content: "Tool late was cancelled" });
+    expect(ctx?.signal.reason).toEqual(new Error("the user left"));
   });
 
   it("is cancelled by the caller's signal, before or during the call", async () => {

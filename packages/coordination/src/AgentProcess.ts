@@ -205,7 +205,7 @@ export function defineAgentProcess<I, O>(options: AgentProcessOptions<I, O>): Se
         const dump =
           stored.turn === undefined ? stored.memory : (stored.turn as ReturnType<Agent["snapshot"]>).memory;
         state.agent.memory.copyFrom(ConversationMemory.load(dump));
-        closeDanglingCalls(state.agent.memory);
+        state.agent.memory.closeDanglingCalls(INTERRUPTED);
         return { ...state, interrupted: stored.inflight };
       },
     },
@@ -463,22 +463,4 @@ export function errorPayload(error: unknown): ErrorPayload {
     };
   }
   return { code: "agent_failed", message: String(error), details: { name: "Error" } };
-}
-
-/** Closes tool calls a crash cut off, so the restored conversation is one a provider accepts. */
-function closeDanglingCalls(memory: ConversationMemory): void {
-  const messages = memory.messages();
-  const last = messages[messages.length - 1];
-  if (last?.role !== "assistant" || typeof last.content === "string") return;
-  const calls = last.content.filter((b): b is ToolCallBlock => b.type === "tool_call");
-  if (calls.length === 0) return;
-  memory.add({
-    role: "tool",
-    content: calls.map((c) => ({
-      type: "tool_result",
-      toolCallId: c.id,
-      content: INTERRUPTED,
-      isError: true,
-    })),
-  });
 }

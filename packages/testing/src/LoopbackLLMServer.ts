@@ -231,7 +231,8 @@ export class LoopbackLLMServer {
    * @throws {@link ScriptError} when a turn is malformed (nothing is added then).
    */
   append(...turns: readonly ScriptedTurn[]): void {
-    this.#script.push(...validateTurns(turns, this.#script.length));
+    // a loop, not `push(...turns)`: spreading a large script into arguments overflows the stack
+    for (const turn of validateTurns(turns, this.#script.length)) this.#script.push(turn);
   }
 
   /**

@@ -10,6 +10,7 @@ import { type BatchOptions, type BatchResult, processBatch } from "../batch/proc
 import { type ContextStrategy, ContextWindowManager } from "../context/ContextWindowManager.js";
 import { ConversationMemory } from "../memory/ConversationMemory.js";
 import type {
+  Message,
   ModelRequest,
   ModelResponse,
   ToolCallBlock,
@@ -28,7 +29,7 @@ import type { Provider } from "../providers/Provider.js";
 import { TokenCounter, type TokenEncoder } from "../tokens/TokenCounter.js";
 import { tiktokenEncoder } from "../tokens/tiktokenEncoder.js";
 import type { AnyTool } from "../tools/defineTool.js";
-import { executeToolCall } from "../tools/executeTools.js";
+import { type ExecuteToolsOptions, executeToolCall } from "../tools/executeTools.js";
 import { ToolRegistry } from "../tools/ToolRegistry.js";
 import { type AgentEvent, type AgentResult, AgentStateError } from "./events.js";
 import {
@@ -139,6 +140,9 @@ export class AgentAbortedError extends Error {
   }
 }
 
+/** The result a tool call gets when its run ended before it finished (see `closeDanglingCalls`). */
+const INTERRUPTED_CALL = "Interrupted: the run ended before this call finished.";
+
 /** A counting semaphore for tool concurrency. */
 class Slots {
   #free: number;
@@ -146,12 +150,13 @@ class Slots {
   constructor(n: number) {
     this.#free = n;
   }
-  async acquire(): Promise<void> {
+  /** Takes a slot: at once (undefined) when one is free, else a promise of the next one released. */
+  acquire(): Promise<void> | undefined {
     if (this.#free > 0) {
       this.#free--;
-      return;
+      return undefined;
     }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    return new Promise<void>((resolve) => this.#waiting.push(resolve));
   }
   release(): void {
     const next = this.#waiting.shift();
@@ -199,6 +204,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
    * agent, run, conversation and turn.
    */
   #runIds: RunIds = { agent: "", runId: "", conversationId: "" };
+  /** The current run's tool-call options (see `#toolOptions`). */
+  #toolCallOptions: ExecuteToolsOptions | undefined;
   readonly #services: TurnServices;
 
   /** @param definition - the agent's definition. */
@@ -268,11 +275,17 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
             : "a run is already in progress",
         ),
       );
+    let text: string | undefined;
     if (input !== undefined) {
       const parsed = this.inputSchema.safeParse(typeof input === "string" ? { chat_message: input } : input);
       if (!parsed.success) return Promise.reject(parsed.error); // before any call, and never a sync throw
+      text = userText(parsed.data);
+    }
+    // a run that failed or was aborted while its tools ran left their calls without results
+    this.memory.closeDanglingCalls(INTERRUPTED_CALL);
+    if (text !== undefined) {
       this.memory.initializeTurn();
-      this.memory.add({ role: "user", content: userText(parsed.data) });
+      this.memory.add({ role: "user", content: text });
     }
     this.#startSize = this.memory.size;
     this.#runStarted = this.#clock.now();
@@ -546,7 +559,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   /** Builds the system prompt and fits the context for the next call (before every call). */
   async #prepare(signal: AbortSignal): Promise<string> {
     const definitions = this.tools.definitions();
-    const system = await this.#systemPrompt(definitions);
+    const cached = this.#system; // not awaited when cached: this runs before every model call
+    const system = cached?.definitions === definitions ? cached.text : await this.#systemPrompt(definitions);
     await this.#windows.fit(this.memory, {
       model: this.#def.model,
       system,
@@ -558,12 +572,10 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   }
 
   /**
-   * The system prompt. Without context providers it depends only on the tools (whose definitions
-   * array changes when they do), so it is built once per tool set instead of on every call.
+   * Builds the system prompt. Without context providers it depends only on the tools (whose definitions
+   * array changes when they do), so it is kept for `#prepare` and built once per tool set, not per call.
    */
   async #systemPrompt(definitions: readonly ToolDefinition[]): Promise<string> {
-    const cached = this.#system;
-    if (cached?.definitions === definitions) return cached.text;
     let text = await generateSystemPrompt(this.#spec, definitions);
     if (this.#outputSchema !== DefaultOutputSchema && this.#def.structuredOutput !== "native")
       text += `\n${outputSchemaBlock(this.#outputSchema)}`;
@@ -571,56 +583,68 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     return text;
   }
 
-  async #callModel(step: number, final: boolean, signal: AbortSignal): Promise<ModelResponse> {
-    const system = await this.#prepare(signal);
+  /** The next model request: the definition's settings, the system prompt and the conversation. */
+  #request(system: string, final: boolean): ModelRequest {
     const def = this.#def;
     const definitions = this.tools.definitions();
-    const request: ModelRequest = {
-      ...def.request,
-      model: def.model,
-      messages: [{ role: "system", content: system }, ...this.memory.messages()],
-      temperature: def.temperature ?? 0.9,
-      ...(def.maxTokens !== undefined && { maxTokens: def.maxTokens }),
-      ...(definitions.length > 0 && { tools: definitions, ...(final && { toolChoice: "none" as const }) }),
-      ...(def.structuredOutput === "native" &&
-        this.#outputSchema !== DefaultOutputSchema && {
-          responseFormat: {
-            type: "json_schema" as const,
-            name: "output",
-            schema: jsonSchemaOf(this.#outputSchema),
-            strict: false,
-          },
-        }),
-    };
+    const messages: Message[] = [{ role: "system", content: system }, ...this.memory.messages()];
+    // optional fields set one by one: one object, no intermediate spreads (this runs on every step)
+    const request: { -readonly [K in keyof ModelRequest]: ModelRequest[K] } =
+      def.request === undefined
+        ? { model: def.model, messages, temperature: def.temperature ?? 0.9 }
+        : { ...def.request, model: def.model, messages, temperature: def.temperature ?? 0.9 };
+    if (def.maxTokens !== undefined) request.maxTokens = def.maxTokens;
+    if (definitions.length > 0) {
+      request.tools = definitions;
+      if (final) request.toolChoice = "none";
+    }
+    if (def.structuredOutput === "native" && this.#outputSchema !== DefaultOutputSchema)
+      request.responseFormat = {
+        type: "json_schema",
+        name: "output",
+        schema: jsonSchemaOf(this.#outputSchema),
+        strict: false,
+      };
+    return request;
+  }
+
+  async #callModel(step: number, final: boolean, signal: AbortSignal): Promise<ModelResponse> {
+    const system = await this.#prepare(signal);
+    const request = this.#request(system, final);
     this.#emit({ type: "step_start", step });
-    const telemetry = def.telemetry;
+    const def = this.#def;
+    const telemetry = def.telemetry?.active ? def.telemetry : undefined;
     const stream = this.#onEvent !== undefined;
-    // `messages` (a reference, never copied) is content: loggers leave it out, tracing records it on request
-    const meta = {
-      ...this.#runIds,
-      model: def.model,
-      provider: def.provider.name,
-      step,
-      stream,
-      messages: request.messages,
-    };
+    // built only for a listening bus or a stream (its first chunk is reported); `messages` (a reference,
+    // never copied) is content: loggers leave it out, tracing records it on request
+    const meta =
+      telemetry !== undefined || stream
+        ? {
+            ...this.#runIds,
+            model: def.model,
+            provider: def.provider.name,
+            step,
+            stream,
+            messages: request.messages,
+          }
+        : undefined;
     const started = this.#clock.now();
-    if (telemetry?.active) telemetry.emit(["normandy", "agent", "model_call", "start"], {}, meta);
+    if (meta !== undefined) telemetry?.emit(["normandy", "agent", "model_call", "start"], {}, meta);
     let response: ModelResponse;
     try {
-      response = stream
-        ? await this.#streamModel(request, step, signal, meta, started)
-        : await def.provider.complete(request, { signal });
+      response =
+        meta !== undefined && stream
+          ? await this.#streamModel(request, step, signal, meta, started)
+          : await def.provider.complete(request, { signal });
     } catch (error) {
-      if (telemetry?.active)
-        telemetry.emit(
-          ["normandy", "agent", "model_call", "exception"],
-          { duration: this.#clock.now() - started },
-          { ...meta, error },
-        );
+      telemetry?.emit(
+        ["normandy", "agent", "model_call", "exception"],
+        { duration: this.#clock.now() - started },
+        { ...meta, error },
+      );
       throw error;
     }
-    if (telemetry?.active) {
+    if (telemetry !== undefined) {
       const usage = response.usage;
       telemetry.emit(
         ["normandy", "agent", "model_call", "stop"],
@@ -679,30 +703,40 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   }
 
   async #runTool(call: ToolCallBlock, step: number, signal: AbortSignal): Promise<ToolResultBlock> {
-    await this.#slots.acquire();
+    const waiting = this.#slots.acquire();
+    if (waiting !== undefined) await waiting;
     try {
-      const ids = this.#runIds;
-      const execute = () =>
-        executeToolCall(this.tools, call, {
-          signal,
-          clock: this.#clock,
-          ...(this.#def.toolTimeoutMs !== undefined && { timeoutMs: this.#def.toolTimeoutMs }),
-          ...(this.#def.telemetry !== undefined && { telemetry: this.#def.telemetry }),
-          metadata: ids,
-          correlation: ids,
-          agent: this.name,
-          ...(this.#def.services !== undefined && { services: this.#def.services }),
-        });
+      const options = this.#toolOptions(signal);
       // the call's id in the context (as in `ctx.correlation`): a run the tool starts (agent as tool, a
       // request to another process) knows which call it belongs to, so a trace can put it under that call
       const result = await (Correlation.enabled
-        ? Correlation.run({ toolCallId: call.id }, execute)
-        : execute());
+        ? Correlation.run({ toolCallId: call.id }, () => executeToolCall(this.tools, call, options))
+        : executeToolCall(this.tools, call, options));
       this.#emit({ type: "tool_result", step, result });
       return result;
     } finally {
       this.#slots.release();
     }
+  }
+
+  /** The options of a run's tool calls, built once per run (its signal and ids) and shared by its calls. */
+  #toolOptions(signal: AbortSignal): ExecuteToolsOptions {
+    const cached = this.#toolCallOptions;
+    if (cached?.signal === signal && cached.correlation === this.#runIds) return cached;
+    const def = this.#def;
+    const ids = this.#runIds;
+    const options: ExecuteToolsOptions = {
+      signal,
+      clock: this.#clock,
+      ...(def.toolTimeoutMs !== undefined && { timeoutMs: def.toolTimeoutMs }),
+      ...(def.telemetry !== undefined && { telemetry: def.telemetry }),
+      metadata: ids,
+      correlation: ids,
+      agent: this.name,
+      ...(def.services !== undefined && { services: def.services }),
+    };
+    this.#toolCallOptions = options;
+    return options;
   }
 
   #needsApproval(call: ToolCallBlock): boolean {

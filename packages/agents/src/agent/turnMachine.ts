@@ -5,49 +5,33 @@
  *  → done | failed`; `RUN` from `done` or `failed` starts the next run.
  *
  * An agent keeps one turn actor for its life (an actor and its system per run cost about as much as
- * the run's transitions); an aborted run stops it and the next run gets a new one. The actor invokes
- * one `calls` actor that makes the model and tool calls: entering `calling_model` sends it `CALL_MODEL`
- * (it fits the context, builds the system prompt and calls the model), entering `running_tools` sends
- * one `RUN_TOOL` per call (they run in parallel), and it answers `MODEL_DONE`, `TOOL_DONE` or
- * `CALL_ERROR`. Stopping the actor aborts the HTTP request and the tools in flight, and the inspector
- * shows the turn's state and every request and answer as events. (An XState actor per call cost ~40%
- * more per run, for no behaviour this lacks.) There are no transient states (an eventless microstep
- * costs as much as a state change): the reply's outcome — tools, approval, an answer, a repair — is
- * decided on `MODEL_DONE`. The context holds only JSON (the conversation lives in the agent's memory),
- * so a run paused for approval can be persisted.
+ * the run's transitions); an aborted run stops it and the next run gets a new one. Entering
+ * `calling_model` calls the model (after fitting the context and building the system prompt), entering
+ * `running_tools` runs the step's tool calls in parallel ({@link TurnCalls}); they answer with one event
+ * each — `MODEL_DONE`, `TOOLS_DONE` or `CALL_ERROR` — so a tool-calling step is two transitions, and the
+ * inspector shows the turn's state and every answer. The invoked `calls` actor lives as long as the
+ * turn actor: stopping the actor stops it, which aborts the HTTP request and the tools in flight. (An
+ * XState actor per call cost ~40% more per run, and a request event per call to one calls actor ~15%
+ * more, for no behaviour this lacks.) There are no transient states (an eventless microstep costs as
+ * much as a state change): the reply's outcome — tools, approval, an answer, a repair — is decided on
+ * `MODEL_DONE`. The context holds only JSON (the conversation lives in the agent's memory), so a run
+ * paused for approval can be persisted.
  */
-import { type AnyActorRef, assign, createActor, enqueueActions, fromCallback, sendTo, setup } from "xstate";
-import type { ModelResponse, ToolCallBlock, ToolResultBlock, Usage } from "../model/messages.js";
-import { addUsage, textOf, toolCallsOf, ZERO_USAGE } from "../model/messages.js";
-import {
-  type ParseResult,
-  parseStructuredOutput,
-  repairPrompt,
-  StructuredOutputError,
-} from "../output/structuredOutput.js";
+import { type AnyActorRef, assign, createActor, fromCallback, setup } from "xstate";
+import type { ToolCallBlock, ToolResultBlock, Usage } from "../model/messages.js";
+import { addUsage, textOf, ZERO_USAGE } from "../model/messages.js";
+import { type ParseResult, repairPrompt, StructuredOutputError } from "../output/structuredOutput.js";
 import type { StepInfo } from "./events.js";
 import { MaxIterationsError } from "./events.js";
+import {
+  type CallEvent,
+  type Decision,
+  type ModelOutcome,
+  TurnCalls,
+  type TurnServices,
+} from "./turnCalls.js";
 
-/** What the machine needs from its agent (bound to each turn actor; never in the context). */
-export interface TurnServices {
-  readonly maxToolIterations: number;
-  readonly repairAttempts: number;
-  readonly outputSchema: import("zod").ZodType<unknown>;
-  /** Fits the context, builds the system prompt and calls the model (streaming or not) for `step`; `final` forbids tools. */
-  callModel(step: number, final: boolean, signal: AbortSignal): Promise<ModelResponse>;
-  /** Runs one tool call (never rejects). */
-  runTool(call: ToolCallBlock, step: number, signal: AbortSignal): Promise<ToolResultBlock>;
-  /** Whether a call waits for human approval. */
-  needsApproval(call: ToolCallBlock): boolean;
-  /** Appends messages to memory. */
-  remember(message: import("../model/messages.js").Message): void;
-}
-
-/** A human's decision on a call awaiting approval. */
-export interface Decision {
-  readonly approved: boolean;
-  readonly reason?: string;
-}
+export type { Decision, TurnServices } from "./turnCalls.js";
 
 /** The machine's context: JSON only. */
 export interface TurnContext {
@@ -61,7 +45,6 @@ export interface TurnContext {
   /** Ids of the pending calls that wait for a human's approval. */
   readonly approvals: readonly string[];
   readonly decisions: Readonly<Record<string, Decision>>;
-  readonly results: Readonly<Record<string, ToolResultBlock>>;
   readonly steps: readonly StepInfo[];
   readonly usage: Usage;
   readonly text: string;
@@ -81,30 +64,6 @@ interface TurnInput {
   readonly repairAttempts: number;
 }
 
-/** What the calls actor reports back. */
-type CallEvent =
-  | { readonly type: "MODEL_DONE"; readonly output: ModelOutcome }
-  /** A model call failed, or a tool call threw where it should not (an event callback). */
-  | { readonly type: "CALL_ERROR"; readonly error: unknown }
-  | { readonly type: "TOOL_DONE"; readonly output: ToolResultBlock };
-
-/** What the machine asks of the calls actor. */
-type CallRequest =
-  /** `first`: the run's first call (a new run gets a new abort signal). */
-  | { readonly type: "CALL_MODEL"; readonly step: number; readonly final: boolean; readonly first: boolean }
-  | { readonly type: "RUN_TOOL"; readonly call: ToolCallBlock; readonly step: number }
-  /** Abandons the calls in flight (a run failed while others were running). */
-  | { readonly type: "CANCEL" };
-
-/** What the model-call actor hands back: the reply, and when it has no tool calls, its parse. */
-interface ModelOutcome {
-  readonly response: ModelResponse;
-  readonly calls: readonly ToolCallBlock[];
-  /** Ids of the calls that need approval. */
-  readonly approvals: readonly string[];
-  readonly parsed: ParseResult<unknown> | undefined;
-}
-
 /** The model call's outcome event (named actions see the machine's event union, hence the cast). */
 function outcomeOf(event: unknown): ModelOutcome {
   return (event as { output: ModelOutcome }).output;
@@ -118,7 +77,6 @@ const initialContext = {
   pending: [],
   approvals: [],
   decisions: {},
-  results: {},
   steps: [],
   usage: ZERO_USAGE,
   text: "",
@@ -131,11 +89,11 @@ function issuesOf(parsed: ParseResult<unknown> | undefined): string {
 }
 
 // One machine for every agent (building a machine costs more than a run, and a thousand copies cost
-// memory): each turn's services are bound to its actor system, which the turn and its calls actor share.
-const bound = new WeakMap<object, TurnServices>();
+// memory): each turn's calls are bound to its actor system, which the turn and its calls actor share.
+const bound = new WeakMap<object, TurnCalls>();
 
-function servicesOf(self: AnyActorRef): TurnServices {
-  return bound.get(self.system) as TurnServices;
+function callsOf(self: AnyActorRef): TurnCalls {
+  return bound.get(self.system) as TurnCalls;
 }
 
 /** Whether a call other than `except` still waits for a decision. */
@@ -143,78 +101,56 @@ function undecided(context: TurnContext, approvals: readonly string[], except?: 
   return approvals.some((id) => id !== except && context.decisions[id] === undefined);
 }
 
+/**
+ * The context after a reply (already in memory, see {@link TurnCalls}): its step, usage and pending
+ * calls. Each transition makes one assign (every assign copies the context and the snapshot).
+ */
+function recorded(context: TurnContext, event: unknown) {
+  const { response, calls, approvals } = outcomeOf(event);
+  const step = context.step + 1;
+  return {
+    step,
+    usage: addUsage(context.usage, response.usage),
+    pending: calls,
+    approvals,
+    decisions: {},
+    text: textOf(response),
+    steps: [...context.steps, { step, response, toolResults: [] }],
+  };
+}
+
+/** The context after a step's tool results (already in memory): the iteration counted. */
+function finished(context: TurnContext, results: readonly ToolResultBlock[]) {
+  const steps = [...context.steps];
+  const last = steps[steps.length - 1] as StepInfo;
+  steps[steps.length - 1] = { ...last, toolResults: results };
+  const iterations = context.iterations + 1;
+  return {
+    steps,
+    iterations,
+    final: iterations >= context.maxToolIterations,
+    pending: [],
+    approvals: [],
+    decisions: {},
+  };
+}
+
 /** The turn machine, shared by all agents; start it with {@link createTurnActor}. */
 export const turnMachine = setup({
   types: {} as { context: TurnContext; events: TurnEvent | CallEvent; input: TurnInput },
   actors: {
-    // Runs each request and sends the outcome back; `CANCEL` abandons what is in flight (a failed
-    // run), stopping aborts everything.
-    calls: fromCallback<CallRequest>(({ self, sendBack, receive }) => {
-      const services = servicesOf(self);
-      // a controller per run, not one for the actor's life: the SDK never removes the listener it adds
-      // to a call's signal, so a signal shared run after run would collect listeners forever
-      let controller = new AbortController();
-      receive((request) => {
-        if (request.type === "CANCEL") {
-          controller.abort(new Error("the agent run failed"));
-          controller = new AbortController();
-          return;
-        }
-        if (request.type === "CALL_MODEL" && request.first) controller = new AbortController();
-        const signal = controller.signal;
-        if (request.type === "CALL_MODEL") {
-          services.callModel(request.step, request.final, signal).then(
-            (response) => {
-              const calls = toolCallsOf(response);
-              const approvals = calls.filter((c) => services.needsApproval(c)).map((c) => c.id);
-              // parsed here, once: the guards then decide between done, repair and failure
-              const parsed =
-                calls.length === 0
-                  ? parseStructuredOutput(textOf(response), services.outputSchema)
-                  : undefined;
-              sendBack({ type: "MODEL_DONE", output: { response, calls, approvals, parsed } });
-            },
-            (error: unknown) => sendBack({ type: "CALL_ERROR", error }),
-          );
-        } else {
-          services.runTool(request.call, request.step, signal).then(
-            (output) => sendBack({ type: "TOOL_DONE", output }),
-            (error: unknown) => sendBack({ type: "CALL_ERROR", error }),
-          );
-        }
-      });
-      return () => controller.abort(new Error("the agent run was stopped"));
-    }),
+    // lives as long as the turn actor, for its cleanup: stopping the actor aborts the calls in flight
+    calls: fromCallback(
+      ({ self }) =>
+        () =>
+          callsOf(self).abort("the agent run was stopped"),
+    ),
   },
   actions: {
-    // memory writes are enqueued, not done while XState resolves the actions (which must stay pure)
-    /** Stores the reply in memory and its step in the context. */
-    record: enqueueActions(({ context, event, enqueue, self }) => {
-      const { response, calls, approvals } = outcomeOf(event);
-      enqueue(() => servicesOf(self).remember({ role: "assistant", content: response.content }));
-      const step = context.step + 1;
-      enqueue.assign({
-        step,
-        usage: addUsage(context.usage, response.usage),
-        pending: calls,
-        approvals,
-        decisions: {},
-        results: {},
-        text: textOf(response),
-        steps: [...context.steps, { step, response, toolResults: [] }],
-      });
-    }),
-    refuseFinalToolCalls: enqueueActions(({ context, enqueue, self }) => {
-      // keep memory valid: every tool call needs a result, even a refused one
-      const content = context.pending.map((c) => ({
-        type: "tool_result" as const,
-        toolCallId: c.id,
-        content: "Tool calls are not allowed any more: give the final answer.",
-        isError: true,
-      }));
-      enqueue(() => servicesOf(self).remember({ role: "tool", content }));
-      enqueue.assign({ error: new MaxIterationsError(context.maxToolIterations) });
-    }),
+    callModel: ({ context, self }) =>
+      callsOf(self).model(self, context.step + 1, context.final, context.step === 0),
+    runTools: ({ context, self }) =>
+      callsOf(self).tools(self, context.pending, context.decisions, context.step),
     /** A new run on a used actor: everything but the limits starts over. */
     reset: assign(({ context }) => ({
       ...initialContext,
@@ -231,29 +167,10 @@ export const turnMachine = setup({
         return { ...context.decisions, [e.callId]: decision };
       },
     }),
-    /** Stores the results of the turn's calls, in call order, and counts the iteration. */
-    finishTools: enqueueActions(({ context, enqueue, self }) => {
-      const results = context.pending.map((c) => context.results[c.id] as ToolResultBlock);
-      enqueue(() => servicesOf(self).remember({ role: "tool", content: results }));
-      const steps = [...context.steps];
-      const last = steps[steps.length - 1] as StepInfo;
-      steps[steps.length - 1] = { ...last, toolResults: results };
-      const iterations = context.iterations + 1;
-      enqueue.assign({
-        steps,
-        iterations,
-        final: iterations >= context.maxToolIterations,
-        pending: [],
-        approvals: [],
-        results: {},
-        decisions: {},
-      });
-    }),
   },
   guards: {
     othersUndecided: ({ context, event }) =>
       undecided(context, context.approvals, (event as { callId?: string }).callId),
-    allResults: ({ context }) => context.pending.every((c) => context.results[c.id] !== undefined),
   },
 }).createMachine({
   id: "agent-turn",
@@ -264,60 +181,67 @@ export const turnMachine = setup({
   states: {
     idle: { on: { RUN: "calling_model" } },
     calling_model: {
-      entry: sendTo("calls", ({ context }) => ({
-        type: "CALL_MODEL" as const,
-        step: context.step + 1,
-        final: context.final,
-        first: context.step === 0,
-      })),
+      entry: "callModel",
       on: {
         MODEL_DONE: [
           {
             guard: ({ context, event }) => context.final && event.output.calls.length > 0,
             target: "failed",
-            actions: ["record", "refuseFinalToolCalls"],
+            actions: [
+              // keep memory valid: every tool call needs a result, even a refused one
+              ({ event, self }) =>
+                callsOf(self).services.remember({
+                  role: "tool",
+                  content: event.output.calls.map((c) => ({
+                    type: "tool_result" as const,
+                    toolCallId: c.id,
+                    content: "Tool calls are not allowed any more: give the final answer.",
+                    isError: true,
+                  })),
+                }),
+              assign(({ context, event }) => ({
+                ...recorded(context, event),
+                error: new MaxIterationsError(context.maxToolIterations),
+              })),
+            ],
           },
           {
             guard: ({ context, event }) => undecided(context, event.output.approvals),
             target: "awaiting_approval",
-            actions: "record",
+            actions: assign(({ context, event }) => recorded(context, event)),
           },
           {
             guard: ({ event }) => event.output.calls.length > 0,
             target: "running_tools",
-            actions: "record",
+            actions: assign(({ context, event }) => recorded(context, event)),
           },
           {
             guard: ({ event }) => event.output.parsed?.ok === true,
             target: "done",
-            actions: [
-              "record",
-              assign({ output: ({ event }) => (event.output.parsed as { value: unknown }).value }),
-            ],
+            actions: assign(({ context, event }) => ({
+              ...recorded(context, event),
+              output: (event.output.parsed as { value: unknown }).value,
+            })),
           },
           {
             guard: ({ context }) => context.repairs < context.repairAttempts,
             target: "calling_model",
             reenter: true,
             actions: [
-              "record",
               ({ event, self }) =>
-                servicesOf(self).remember({
+                callsOf(self).services.remember({
                   role: "user",
                   content: repairPrompt(issuesOf(event.output.parsed)),
                 }),
-              assign({ repairs: ({ context }) => context.repairs + 1 }),
+              assign(({ context, event }) => ({ ...recorded(context, event), repairs: context.repairs + 1 })),
             ],
           },
           {
             target: "failed",
-            actions: [
-              "record",
-              assign({
-                error: ({ event }) =>
-                  new StructuredOutputError(textOf(event.output.response), issuesOf(event.output.parsed)),
-              }),
-            ],
+            actions: assign(({ context, event }) => ({
+              ...recorded(context, event),
+              error: new StructuredOutputError(textOf(event.output.response), issuesOf(event.output.parsed)),
+            })),
           },
         ],
       },
@@ -336,38 +260,19 @@ export const turnMachine = setup({
       },
     },
     running_tools: {
-      entry: enqueueActions(({ context, enqueue }) => {
-        const rejected: Record<string, ToolResultBlock> = {};
-        for (const call of context.pending) {
-          const decision = context.decisions[call.id];
-          if (decision !== undefined && !decision.approved) {
-            rejected[call.id] = {
-              type: "tool_result",
-              toolCallId: call.id,
-              content: `The user rejected this call${decision.reason ? `: ${decision.reason}` : "."}`,
-              isError: true,
-            };
-          } else enqueue.sendTo("calls", { type: "RUN_TOOL" as const, call, step: context.step });
-        }
-        enqueue.assign({ results: rejected });
-      }),
-      // after the last tool's result (or at once when every call was rejected)
-      always: { guard: "allResults", target: "calling_model", actions: "finishTools" },
+      entry: "runTools",
       on: {
-        TOOL_DONE: {
-          actions: assign({
-            results: ({ context, event }) => ({
-              ...context.results,
-              [event.output.toolCallId]: event.output,
-            }),
-          }),
+        TOOLS_DONE: {
+          target: "calling_model",
+          actions: assign(({ context, event }) => finished(context, event.results)),
         },
       },
     },
     // not final: the actor lives as long as its agent, and the next RUN starts from here
     done: { on: { RUN: { target: "calling_model", actions: "reset" } } },
     failed: {
-      entry: sendTo("calls", { type: "CANCEL" as const }),
+      // abandons the calls still in flight (a tool's error failed the run while others ran)
+      entry: ({ self }) => callsOf(self).abort("the agent run failed"),
       on: { RUN: { target: "calling_model", actions: "reset" } },
     },
   },
@@ -389,6 +294,6 @@ export function createTurnActor(services: TurnServices, snapshot?: unknown) {
     turnMachine,
     snapshot === undefined ? { input } : { input, snapshot: snapshot as never },
   );
-  bound.set(actor.system, services);
+  bound.set(actor.system, new TurnCalls(services));
   return actor;
 }

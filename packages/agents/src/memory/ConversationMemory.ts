@@ -123,6 +123,26 @@ export class ConversationMemory {
     return turnId;
   }
 
+  /**
+   * Closes the tool calls of the last message when they have no results (a run that failed, was
+   * aborted or crashed while its tools ran): each gets an error result saying `why`, so the
+   * conversation is again one a provider accepts, and the model learns the call did not finish.
+   *
+   * @param why - the error result's text.
+   * @returns how many calls were closed.
+   */
+  closeDanglingCalls(why: string): number {
+    const last = this.#messages[this.#messages.length - 1];
+    if (last?.role !== "assistant" || typeof last.content === "string") return 0;
+    const calls = last.content.filter((b) => b.type === "tool_call");
+    if (calls.length > 0)
+      this.add({
+        role: "tool",
+        content: calls.map((c) => ({ type: "tool_result", toolCallId: c.id, content: why, isError: true })),
+      });
+    return calls.length;
+  }
+
   /** The messages, oldest first (a live read-only view: copy it to keep it). */
   messages(): readonly Message[] {
     return this.#messages;

@@ -94,10 +94,19 @@ async function runCall(
   if (options.signal?.aborted)
     return errorResult(call, `Tool ${call.name} was not run: the run was cancelled`);
 
-  const controller = new AbortController();
   const timeoutMs = tool.timeoutMs ?? options.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS;
   return new Promise<ToolResultBlock>((resolve) => {
     let settled = false;
+    // the call's signal is made when the tool first reads it (most tools never do, and a signal costs
+    // more than the rest of the call): a cancel or timeout before then leaves one that is aborted already
+    let controller: AbortController | undefined;
+    let abortReason: unknown;
+    let aborted = false;
+    const abort = (reason: unknown) => {
+      aborted = true;
+      abortReason = reason;
+      controller?.abort(reason);
+    };
     const finish = (result: ToolResultBlock) => {
       if (settled) return;
       settled = true;
@@ -106,18 +115,24 @@ async function runCall(
       resolve(result);
     };
     const onAbort = () => {
-      controller.abort(options.signal?.reason);
+      abort(options.signal?.reason);
       finish(errorResult(call, `Tool ${call.name} was cancelled`));
     };
     const timer = clock.setTimeout(() => {
-      controller.abort(new Error(`timed out after ${timeoutMs} ms`));
+      abort(new Error(`timed out after ${timeoutMs} ms`));
       finish(errorResult(call, `Tool ${call.name} timed out after ${timeoutMs} ms`));
     }, timeoutMs);
     options.signal?.addEventListener("abort", onAbort, { once: true });
     let running: unknown;
     try {
       const ctx: ToolContext = {
-        signal: controller.signal,
+        get signal() {
+          if (controller === undefined) {
+            controller = new AbortController();
+            if (aborted) controller.abort(abortReason);
+          }
+          return controller.signal;
+        },
         toolCallId: call.id,
         services: options.services ?? NO_SERVICES,
         correlation: { ...options.correlation, toolCallId: call.id },

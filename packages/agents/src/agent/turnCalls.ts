@@ -1,0 +1,138 @@
+/**
+ * The model and tool calls of one turn actor: started by the machine's actions, answered by events
+ * sent to the actor, with the reply or the tool results added to memory first (every outcome keeps
+ * them, and the machine's transitions then only update its context). They share one abort controller
+ * per run, so a failed run abandons its calls and a stopped actor aborts its HTTP request and tools.
+ */
+import type { ModelResponse, ToolCallBlock, ToolResultBlock } from "../model/messages.js";
+import { textOf, toolCallsOf } from "../model/messages.js";
+import { type ParseResult, parseStructuredOutput } from "../output/structuredOutput.js";
+
+/** What a turn needs from its agent (bound to each turn actor; never in the machine's context). */
+export interface TurnServices {
+  readonly maxToolIterations: number;
+  readonly repairAttempts: number;
+  readonly outputSchema: import("zod").ZodType<unknown>;
+  /** Fits the context, builds the system prompt and calls the model (streaming or not) for `step`; `final` forbids tools. */
+  callModel(step: number, final: boolean, signal: AbortSignal): Promise<ModelResponse>;
+  /** Runs one tool call (never rejects). */
+  runTool(call: ToolCallBlock, step: number, signal: AbortSignal): Promise<ToolResultBlock>;
+  /** Whether a call waits for human approval. */
+  needsApproval(call: ToolCallBlock): boolean;
+  /** Appends messages to memory. */
+  remember(message: import("../model/messages.js").Message): void;
+}
+
+/** A human's decision on a call awaiting approval. */
+export interface Decision {
+  readonly approved: boolean;
+  readonly reason?: string;
+}
+
+/** The model call's outcome: the reply, and when it has no tool calls, its parse. */
+export interface ModelOutcome {
+  readonly response: ModelResponse;
+  readonly calls: readonly ToolCallBlock[];
+  /** Ids of the calls that need approval. */
+  readonly approvals: readonly string[];
+  readonly parsed: ParseResult<unknown> | undefined;
+}
+
+/** What the calls send to their turn actor. */
+export type CallEvent =
+  | { readonly type: "MODEL_DONE"; readonly output: ModelOutcome }
+  /** Every result of a step's tool calls, in call order. */
+  | { readonly type: "TOOLS_DONE"; readonly results: readonly ToolResultBlock[] }
+  /** A model call failed, or a tool call threw where it should not (an event callback). */
+  | { readonly type: "CALL_ERROR"; readonly error: unknown };
+
+/** Where the answers go: the turn actor. */
+export interface CallTarget {
+  send(event: CallEvent): void;
+}
+
+/** The result a rejected call gets, for the model. */
+function rejection(call: ToolCallBlock, decision: Decision): ToolResultBlock {
+  return {
+    type: "tool_result",
+    toolCallId: call.id,
+    content: `The user rejected this call${decision.reason ? `: ${decision.reason}` : "."}`,
+    isError: true,
+  };
+}
+
+/** One turn actor's calls. */
+export class TurnCalls {
+  // a controller per run, not one for the actor's life: the SDK never removes the listener it adds to a
+  // call's signal, so a signal shared run after run would collect listeners forever
+  #controller = new AbortController();
+
+  /** The agent's model call, tools and memory. */
+  readonly services: TurnServices;
+
+  /** @param services - the agent's model call, tools and memory. */
+  constructor(services: TurnServices) {
+    this.services = services;
+  }
+
+  /**
+   * Calls the model and sends `MODEL_DONE` (or `CALL_ERROR`) to `target`.
+   *
+   * @param first - the run's first call: the run gets a new abort signal.
+   */
+  model(target: CallTarget, step: number, final: boolean, first: boolean): void {
+    if (first) this.#controller = new AbortController();
+    const signal = this.#controller.signal;
+    const services = this.services;
+    services.callModel(step, final, signal).then(
+      (response) => {
+        if (signal.aborted) return; // an abandoned run's call: its run has ended already
+        // in memory before the machine hears of it: every outcome of a reply keeps it
+        services.remember({ role: "assistant", content: response.content });
+        const calls = toolCallsOf(response);
+        const approvals = calls.filter((c) => services.needsApproval(c)).map((c) => c.id);
+        // parsed here, once: the machine's guards then decide between done, repair and failure
+        const parsed =
+          calls.length === 0 ? parseStructuredOutput(textOf(response), services.outputSchema) : undefined;
+        target.send({ type: "MODEL_DONE", output: { response, calls, approvals, parsed } });
+      },
+      (error: unknown) => {
+        if (!signal.aborted) target.send({ type: "CALL_ERROR", error });
+      },
+    );
+  }
+
+  /**
+   * Runs a step's tool calls in parallel (a rejected call gets its rejection as result) and sends one
+   * `TOOLS_DONE` with every result, in call order (or `CALL_ERROR`).
+   */
+  tools(
+    target: CallTarget,
+    calls: readonly ToolCallBlock[],
+    decisions: Readonly<Record<string, Decision>>,
+    step: number,
+  ): void {
+    const signal = this.#controller.signal;
+    const results = calls.map((call) => {
+      const decision = decisions[call.id];
+      return decision !== undefined && !decision.approved
+        ? rejection(call, decision)
+        : this.services.runTool(call, step, signal);
+    });
+    Promise.all(results).then(
+      (done) => {
+        if (signal.aborted) return;
+        this.services.remember({ role: "tool", content: done });
+        target.send({ type: "TOOLS_DONE", results: done });
+      },
+      (error: unknown) => {
+        if (!signal.aborted) target.send({ type: "CALL_ERROR", error });
+      },
+    );
+  }
+
+  /** Abandons the run's calls in flight: a failed run (`reason`) or a stopped actor. */
+  abort(reason: string): void {
+    this.#controller.abort(new Error(reason));
+  }
+}
