@@ -1,5 +1,7 @@
 // `pnpm bench [group]`: runs every benchmark group, or the one named, prints a table and writes
-// bench/results/latest.json. Benchmarks are not tests and do not run in CI.
+// bench/results/latest.json. Benchmarks are not tests and do not run in CI. They measure the built
+// packages (`pnpm bench` builds them first): the code users run, not the sources as a TypeScript loader
+// transforms them (tsx wraps every function to keep its name, a cost of its own).
 
 import { agents } from "./agents.js";
 import { coordination } from "./coordination.js";

@@ -565,6 +565,36 @@ describe("agent options and edge cases", () => {
     expect(Math.max(...counts)).toBeLessThanOrEqual(1);
   });
 
+  it("runs many tool calls over several steps without Node's listener-leak warning on its signal", async () => {
+    const calls = Array.from({ length: 9 }, (_, i) => ({
+      name: "calculator",
+      arguments: { operation: "add", a: i, b: 1 },
+    }));
+    const server = await serve([
+      { toolCalls: calls },
+      { toolCalls: calls },
+      { toolCalls: calls },
+      { text: "ok" },
+    ]);
+    const agent = defineAgent({
+      name: "busy",
+      provider: new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL }),
+      model: "gpt-4o",
+      tools: [calculator],
+      toolConcurrency: 9,
+    });
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on("warning", onWarning);
+    try {
+      expect((await agent.run("go")).status).toBe("done");
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings).not.toContain("MaxListenersExceededWarning");
+  });
+
   it("keeps a reply that arrives after its run was aborted out of memory and out of the next run", async () => {
     const server = await serve([{ text: "fresh" }]);
     const inner = new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL });

@@ -4,6 +4,7 @@
  * them, and the machine's transitions then only update its context). They share one abort controller
  * per run, so a failed run abandons its calls and a stopped actor aborts its HTTP request and tools.
  */
+import { setMaxListeners } from "node:events";
 import type { ModelResponse, ToolCallBlock, ToolResultBlock } from "../model/messages.js";
 import { textOf, toolCallsOf } from "../model/messages.js";
 import { type ParseResult, parseStructuredOutput } from "../output/structuredOutput.js";
@@ -81,7 +82,12 @@ export class TurnCalls {
    * @param first - the run's first call: the run gets a new abort signal.
    */
   model(target: CallTarget, step: number, final: boolean, first: boolean): void {
-    if (first) this.#controller = new AbortController();
+    if (first) {
+      this.#controller = new AbortController();
+      // Its listeners are bounded, not a leak: the SDK leaves one per model call of the run, and each
+      // tool call in flight (at most the agent's tool concurrency) adds one; Node would warn past 10.
+      setMaxListeners(0, this.#controller.signal);
+    }
     const signal = this.#controller.signal;
     const services = this.services;
     services.callModel(step, final, signal).then(
