@@ -219,7 +219,6 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     this.inputSchema = definition.inputSchema ?? DefaultInputSchema;
     this.#outputSchema = definition.outputSchema ?? DefaultOutputSchema;
     this.#clock = definition.clock ?? systemClock;
-    this.#slots = new Slots(definition.toolConcurrency ?? 8);
     const instructions = definition.instructions;
     this.#spec = typeof instructions === "string" ? { background: [instructions] } : (instructions ?? {});
     this.#counter = new TokenCounter(definition.tokenEncoder ?? tiktokenEncoder(definition.model));
@@ -232,13 +231,20 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
       ...(definition.contextWindowOf !== undefined && { contextWindowOf: definition.contextWindowOf }),
       summarizer: { provider: definition.provider, model: definition.model },
     });
+    const maxToolIterations = definition.maxToolIterations ?? 5;
+    const repairAttempts = definition.repairAttempts ?? 2;
+    const toolConcurrency = definition.toolConcurrency ?? 8;
+    this.#slots = new Slots(toolConcurrency);
+    // a run's model calls, each of which may be preceded by a summary call on the same signal
+    const modelCalls = 1 + maxToolIterations + repairAttempts;
     this.#services = {
-      maxToolIterations: definition.maxToolIterations ?? 5,
-      repairAttempts: definition.repairAttempts ?? 2,
+      maxToolIterations,
+      repairAttempts,
       outputSchema: this.#outputSchema,
       callModel: (step, final, signal) => this.#callModel(step, final, signal),
       runTool: (call, step, signal) => this.#runTool(call, step, signal),
       needsApproval: (call) => this.#needsApproval(call),
+      signalListeners: () => 2 * modelCalls + (this.tools.size > 0 ? toolConcurrency : 0),
       remember: (message) => {
         this.memory.add(message);
         this.#onCommit?.();

@@ -4,7 +4,7 @@
  * them, and the machine's transitions then only update its context). They share one abort controller
  * per run, so a failed run abandons its calls and a stopped actor aborts its HTTP request and tools.
  */
-import { setMaxListeners } from "node:events";
+import { defaultMaxListeners, setMaxListeners } from "node:events";
 import type { ModelResponse, ToolCallBlock, ToolResultBlock } from "../model/messages.js";
 import { textOf, toolCallsOf } from "../model/messages.js";
 import { type ParseResult, parseStructuredOutput } from "../output/structuredOutput.js";
@@ -18,6 +18,11 @@ export interface TurnServices {
   callModel(step: number, final: boolean, signal: AbortSignal): Promise<ModelResponse>;
   /** Runs one tool call (never rejects). */
   runTool(call: ToolCallBlock, step: number, signal: AbortSignal): Promise<ToolResultBlock>;
+  /**
+   * How many abort listeners a run's signal may hold at once: the SDK leaves one per model call of the
+   * run, and each tool call in flight adds one.
+   */
+  signalListeners(): number;
   /** Whether a call waits for human approval. */
   needsApproval(call: ToolCallBlock): boolean;
   /** Appends messages to memory. */
@@ -84,9 +89,9 @@ export class TurnCalls {
   model(target: CallTarget, step: number, final: boolean, first: boolean): void {
     if (first) {
       this.#controller = new AbortController();
-      // Its listeners are bounded, not a leak: the SDK leaves one per model call of the run, and each
-      // tool call in flight (at most the agent's tool concurrency) adds one; Node would warn past 10.
-      setMaxListeners(0, this.#controller.signal);
+      // Node warns of a leak past 10 listeners; a run's are bounded, and the bound is its limit
+      const bound = this.services.signalListeners();
+      if (bound > defaultMaxListeners) setMaxListeners(bound, this.#controller.signal);
     }
     const signal = this.#controller.signal;
     const services = this.services;

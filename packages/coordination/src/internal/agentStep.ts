@@ -29,10 +29,8 @@ export class Semaphore {
    */
   acquire(signal: AbortSignal): Promise<() => void> {
     if (signal.aborted) return Promise.reject(new CancelledError(signal.reason));
-    if (this.#free > 0) {
-      this.#free--;
-      return Promise.resolve(this.#releaser());
-    }
+    const free = this.tryAcquire();
+    if (free !== undefined) return Promise.resolve(free);
     return new Promise((resolve, reject) => {
       const grant = () => {
         detach();
@@ -45,6 +43,17 @@ export class Semaphore {
         reject(new CancelledError(signal.reason));
       });
     });
+  }
+
+  /**
+   * Takes a permit if one is free, without waiting.
+   *
+   * @returns the release function, or undefined when none is free.
+   */
+  tryAcquire(): (() => void) | undefined {
+    if (this.#free === 0) return undefined;
+    this.#free--;
+    return this.#releaser();
   }
 
   #releaser(): () => void {
@@ -103,10 +112,13 @@ export async function runStep(
   limits: StepLimits,
 ): Promise<AgentResult<unknown>> {
   const { signal, clock, timeoutMs, slots } = limits;
-  const releaseLock = await lockOf(runnable).acquire(signal);
+  if (signal.aborted) throw new CancelledError(signal.reason);
+  // without waiting when the agent and a slot are free (the common case: no promise, no await)
+  const lock = lockOf(runnable);
+  const releaseLock = lock.tryAcquire() ?? (await lock.acquire(signal));
   let releaseSlot: (() => void) | undefined;
   try {
-    releaseSlot = await slots?.acquire(signal);
+    releaseSlot = slots === undefined ? undefined : (slots.tryAcquire() ?? (await slots.acquire(signal)));
   } catch (error) {
     releaseLock();
     throw error;
