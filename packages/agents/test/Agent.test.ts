@@ -238,6 +238,16 @@ for (const format of formats) {
       expect(seen).toEqual([{ agent: "helper", store: "the-store" }]);
       // told after each write: the tool-call reply, its results, the answer
       expect(sizes).toEqual([2, 3, 4]);
+
+      // a commit that fails (e.g. persisting the step) fails the run with its error: the reply's, the results'
+      for (const at of [1, 2]) {
+        server.reset([{ toolCalls: [{ name: "whoami", arguments: {} }] }, { text: "ok" }]);
+        let writes = 0;
+        const failing = () => {
+          if (++writes === at) throw new Error(`commit ${at} failed`);
+        };
+        await expect(agent.run("again", { onCommit: failing })).rejects.toThrow(`commit ${at} failed`);
+      }
     });
 
     it("stops calling tools after maxToolIterations: the final call forbids tools", async () => {

@@ -95,8 +95,9 @@ export class TurnCalls {
     }
     const signal = this.#controller.signal;
     const services = this.services;
-    services.callModel(step, final, signal).then(
-      (response) => {
+    services
+      .callModel(step, final, signal)
+      .then((response) => {
         if (signal.aborted) return; // an abandoned run's call: its run has ended already
         // in memory before the machine hears of it: every outcome of a reply keeps it
         services.remember({ role: "assistant", content: response.content });
@@ -106,11 +107,14 @@ export class TurnCalls {
         const parsed =
           calls.length === 0 ? parseStructuredOutput(textOf(response), services.outputSchema) : undefined;
         target.send({ type: "MODEL_DONE", output: { response, calls, approvals, parsed } });
-      },
-      (error: unknown) => {
-        if (!signal.aborted) target.send({ type: "CALL_ERROR", error });
-      },
-    );
+      })
+      // the call's failure, or a failure to keep its reply (a commit callback that throws)
+      .catch((error: unknown) => this.#fail(target, signal, error));
+  }
+
+  /** Fails the run, unless it ended already (then the outcome is its abandoned call's, and dropped). */
+  #fail(target: CallTarget, signal: AbortSignal, error: unknown): void {
+    if (!signal.aborted) target.send({ type: "CALL_ERROR", error });
   }
 
   /**
@@ -130,16 +134,13 @@ export class TurnCalls {
         ? rejection(call, decision)
         : this.services.runTool(call, step, signal);
     });
-    Promise.all(results).then(
-      (done) => {
+    Promise.all(results)
+      .then((done) => {
         if (signal.aborted) return;
         this.services.remember({ role: "tool", content: done });
         target.send({ type: "TOOLS_DONE", results: done });
-      },
-      (error: unknown) => {
-        if (!signal.aborted) target.send({ type: "CALL_ERROR", error });
-      },
-    );
+      })
+      .catch((error: unknown) => this.#fail(target, signal, error));
   }
 
   /** Abandons the run's calls in flight: a failed run (`reason`) or a stopped actor. */
