@@ -11,8 +11,8 @@
  * each — `MODEL_DONE`, `TOOLS_DONE` or `CALL_ERROR` — so a tool-calling step is two transitions, and the
  * inspector shows the turn's state and every answer. The invoked `calls` actor lives as long as the
  * turn actor: stopping the actor stops it, which aborts the HTTP request and the tools in flight. (An
- * XState actor per call cost ~40% more per run, and a request event per call to one calls actor ~15%
- * more, for no behaviour this lacks.) There are no transient states (an eventless microstep costs as
+ * XState actor per call cost ~40% more per run, and a request event per call to one calls actor ~6%
+ * of the concurrent benchmark's ratio, for no behaviour this lacks.) There are no transient states (an eventless microstep costs as
  * much as a state change): the reply's outcome — tools, approval, an answer, a repair — is decided on
  * `MODEL_DONE`. The context holds only JSON (the conversation lives in the agent's memory), so a run
  * paused for approval can be persisted.
