@@ -13,7 +13,7 @@ import {
 } from "@normandy/agents";
 import { LoopbackLLMServer } from "@normandy/testing";
 import OpenAI from "openai";
-import { gc, type Metric, median } from "./harness.js";
+import { alternatingRatio, gc, type Metric, median } from "./harness.js";
 import { serve, toolLoop } from "./loopback.js";
 import { observabilityRatios } from "./observability.js";
 
@@ -117,30 +117,10 @@ async function concurrentRatio(): Promise<number> {
         if (r.status !== "done") throw new Error("paused");
       }),
     );
-  const timed = async (work: () => Promise<unknown>) => {
-    gc(); // each side from a collected heap, not paying for the other's garbage
-    const t = performance.now();
-    await work();
-    return performance.now() - t;
-  };
-  // round 0 warms both sides up (an agent's first run also starts its long-lived turn actor); then each
-  // side goes first in turn, for 16 rounds (a round of either side varies by ±15% on a shared machine)
-  const ratios: number[] = [];
-  for (let round = 0; round < 17; round++) {
-    let rawMs: number;
-    let agentMs: number;
-    if (round % 2 === 0) {
-      rawMs = await timed(raw);
-      agentMs = await timed(orchestrated);
-    } else {
-      agentMs = await timed(orchestrated);
-      rawMs = await timed(raw);
-    }
-    if (round > 0) ratios.push(agentMs / rawMs);
-    server.reset(); // forgets the round's recorded requests: they are no side's garbage to collect
-  }
+  // the server forgets each round's recorded requests: they are no side's garbage to collect
+  const ratio = await alternatingRatio(raw, orchestrated, () => server.reset());
   await server.stop();
-  return median(ratios);
+  return ratio;
 }
 
 async function retainedBytes(): Promise<number> {

@@ -15,7 +15,7 @@ import {
 import { ActorSystem, crash, FileSnapshotStore, NoProcError } from "@normandy/runtime";
 import { LoopbackLLMServer } from "@normandy/testing";
 import OpenAI from "openai";
-import { gc, type Metric, median } from "./harness.js";
+import { alternatingRatio, type Metric, median } from "./harness.js";
 
 const system = await generateSystemPrompt({}, []);
 
@@ -48,29 +48,9 @@ async function fanoutRatio(): Promise<number> {
     const result = await runParallel(specs, { maxConcurrency: AGENTS });
     if (!result.success) throw new Error("a fan-out agent failed");
   };
-  const timed = async (work: () => Promise<unknown>) => {
-    server.reset(turns());
-    gc(); // each side from a collected heap, not paying for the other's garbage
-    const t = performance.now();
-    await work();
-    return performance.now() - t;
-  };
-  const ratios: number[] = [];
-  for (let round = 0; round < 17; round++) {
-    // each side goes first in turn, for 16 rounds (a round of either side varies by ±15% on a shared machine)
-    let rawMs: number;
-    let orchestratedMs: number;
-    if (round % 2 === 0) {
-      rawMs = await timed(raw);
-      orchestratedMs = await timed(orchestrated);
-    } else {
-      orchestratedMs = await timed(orchestrated);
-      rawMs = await timed(raw);
-    }
-    if (round > 0) ratios.push(orchestratedMs / rawMs); // round 0 warms up both sides
-  }
+  const ratio = await alternatingRatio(raw, orchestrated, () => server.reset(turns()));
   await server.stop();
-  return median(ratios);
+  return ratio;
 }
 
 async function messagesPerSecond(): Promise<number> {

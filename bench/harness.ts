@@ -87,3 +87,41 @@ export function report(metrics: readonly Metric[]): string {
   );
   return table;
 }
+
+/**
+ * The median ratio `measured ÷ baseline` over 16 rounds, after a warm-up round (an agent's first run also
+ * starts its long-lived turn actor). Each side goes first in turn and is timed from a collected heap, not
+ * paying for the other's garbage; a round of either side varies by ±15 % on a shared machine.
+ *
+ * @param baseline - one round of the baseline (e.g. the raw SDK).
+ * @param measured - the same work through Normandy.
+ * @param beforeEach - run before each side (outside its time), e.g. to forget a server's records.
+ * @returns the median ratio.
+ */
+export async function alternatingRatio(
+  baseline: () => Promise<unknown>,
+  measured: () => Promise<unknown>,
+  beforeEach: () => void = () => {},
+): Promise<number> {
+  const timed = async (work: () => Promise<unknown>) => {
+    beforeEach();
+    gc();
+    const t = performance.now();
+    await work();
+    return performance.now() - t;
+  };
+  const ratios: number[] = [];
+  for (let round = 0; round < 17; round++) {
+    let baselineMs: number;
+    let measuredMs: number;
+    if (round % 2 === 0) {
+      baselineMs = await timed(baseline);
+      measuredMs = await timed(measured);
+    } else {
+      measuredMs = await timed(measured);
+      baselineMs = await timed(baseline);
+    }
+    if (round > 0) ratios.push(measuredMs / baselineMs);
+  }
+  return median(ratios);
+}
