@@ -766,6 +766,14 @@ describe("tokens, batches and run telemetry", () => {
       model: "gpt-4o",
     });
     expect(await noEndpoint.countTokens({ exact: true })).toBeGreaterThan(0); // falls back to counting locally
+    // the system prompt counted is the one sent: with an output schema, it carries the schema's block
+    const withSchema = defineAgent({
+      name: "o",
+      provider: new OpenAIProvider({ apiKey: "t", baseURL: server.openaiBaseURL }),
+      model: "gpt-4o",
+      outputSchema: z.object({ answer: z.string(), confidence: z.number() }),
+    });
+    expect(await withSchema.countTokens()).toBeGreaterThan((await noEndpoint.countTokens()) + 10);
   });
 
   it("runs a batch from the same conversation; one slow item times out alone", async () => {

@@ -382,7 +382,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     options: { readonly exact?: boolean; readonly signal?: AbortSignal } = {},
   ): Promise<number> {
     const definitions = this.tools.definitions();
-    const system = await generateSystemPrompt(this.#spec, definitions);
+    const system = await this.#systemPrompt(definitions); // the one the next call sends
     const provider = this.#def.provider;
     if (options.exact === true && provider.countTokens !== undefined) {
       return provider.countTokens(
@@ -565,8 +565,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   /** Builds the system prompt and fits the context for the next call (before every call). */
   async #prepare(signal: AbortSignal): Promise<string> {
     const definitions = this.tools.definitions();
-    const cached = this.#system; // not awaited when cached: this runs before every model call
-    const system = cached?.definitions === definitions ? cached.text : await this.#systemPrompt(definitions);
+    const prompt = this.#systemPrompt(definitions);
+    const system = typeof prompt === "string" ? prompt : await prompt;
     await this.#windows.fit(this.memory, {
       model: this.#def.model,
       system,
@@ -578,10 +578,16 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   }
 
   /**
-   * Builds the system prompt. Without context providers it depends only on the tools (whose definitions
-   * array changes when they do), so it is kept for `#prepare` and built once per tool set, not per call.
+   * The system prompt. Without context providers it depends only on the tools (whose definitions array
+   * changes when they do), so it is built once per tool set and then returned at once, not as a promise
+   * (this runs before every model call).
    */
-  async #systemPrompt(definitions: readonly ToolDefinition[]): Promise<string> {
+  #systemPrompt(definitions: readonly ToolDefinition[]): string | Promise<string> {
+    const cached = this.#system;
+    return cached?.definitions === definitions ? cached.text : this.#buildSystemPrompt(definitions);
+  }
+
+  async #buildSystemPrompt(definitions: readonly ToolDefinition[]): Promise<string> {
     let text = await generateSystemPrompt(this.#spec, definitions);
     if (this.#outputSchema !== DefaultOutputSchema && this.#def.structuredOutput !== "native")
       text += `\n${outputSchemaBlock(this.#outputSchema)}`;

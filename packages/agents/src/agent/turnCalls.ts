@@ -6,7 +6,7 @@
  */
 import { defaultMaxListeners, setMaxListeners } from "node:events";
 import type { ModelResponse, ToolCallBlock, ToolResultBlock } from "../model/messages.js";
-import { textOf, toolCallsOf } from "../model/messages.js";
+import { errorResult, textOf, toolCallsOf } from "../model/messages.js";
 import { type ParseResult, parseStructuredOutput } from "../output/structuredOutput.js";
 
 /** What a turn needs from its agent (bound to each turn actor; never in the machine's context). */
@@ -55,16 +55,6 @@ export type CallEvent =
 /** Where the answers go: the turn actor. */
 export interface CallTarget {
   send(event: CallEvent): void;
-}
-
-/** The result a rejected call gets, for the model. */
-function rejection(call: ToolCallBlock, decision: Decision): ToolResultBlock {
-  return {
-    type: "tool_result",
-    toolCallId: call.id,
-    content: `The user rejected this call${decision.reason ? `: ${decision.reason}` : "."}`,
-    isError: true,
-  };
 }
 
 /** One turn actor's calls. */
@@ -131,7 +121,7 @@ export class TurnCalls {
     const results = calls.map((call) => {
       const decision = decisions[call.id];
       return decision !== undefined && !decision.approved
-        ? rejection(call, decision)
+        ? errorResult(call, `The user rejected this call${decision.reason ? `: ${decision.reason}` : "."}`)
         : this.services.runTool(call, step, signal);
     });
     Promise.all(results)

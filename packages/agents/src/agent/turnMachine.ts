@@ -11,15 +11,15 @@
  * each — `MODEL_DONE`, `TOOLS_DONE` or `CALL_ERROR` — so a tool-calling step is two transitions, and the
  * inspector shows the turn's state and every answer. The invoked `calls` actor lives as long as the
  * turn actor: stopping the actor stops it, which aborts the HTTP request and the tools in flight. (An
- * XState actor per call cost ~40% more per run, and a request event per call to one calls actor ~6%
- * of the concurrent benchmark's ratio, for no behaviour this lacks.) There are no transient states (an eventless microstep costs as
- * much as a state change): the reply's outcome — tools, approval, an answer, a repair — is decided on
- * `MODEL_DONE`. The context holds only JSON (the conversation lives in the agent's memory), so a run
- * paused for approval can be persisted.
+ * XState actor per call cost ~40% more per run, and a request event per call to one calls actor ~6% of
+ * the concurrent benchmark's ratio, for no behaviour this lacks.) There are no transient states (an
+ * eventless microstep costs as much as a state change): the reply's outcome — tools, approval, an
+ * answer, a repair — is decided on `MODEL_DONE`. The context holds only JSON (the conversation lives
+ * in the agent's memory), so a run paused for approval can be persisted.
  */
 import { type AnyActorRef, assign, createActor, fromCallback, setup } from "xstate";
 import type { ToolCallBlock, ToolResultBlock, Usage } from "../model/messages.js";
-import { addUsage, textOf, ZERO_USAGE } from "../model/messages.js";
+import { addUsage, errorResult, textOf, ZERO_USAGE } from "../model/messages.js";
 import { type ParseResult, repairPrompt, StructuredOutputError } from "../output/structuredOutput.js";
 import type { StepInfo } from "./events.js";
 import { MaxIterationsError } from "./events.js";
@@ -151,6 +151,8 @@ export const turnMachine = setup({
       callsOf(self).model(self, context.step + 1, context.final, context.step === 0),
     runTools: ({ context, self }) =>
       callsOf(self).tools(self, context.pending, context.decisions, context.step),
+    /** Stores the reply's step in the context (see {@link recorded}). */
+    record: assign(({ context, event }) => recorded(context, event)),
     /** A new run on a used actor: everything but the limits starts over. */
     reset: assign(({ context }) => ({
       ...initialContext,
@@ -192,12 +194,9 @@ export const turnMachine = setup({
               ({ event, self }) =>
                 callsOf(self).services.remember({
                   role: "tool",
-                  content: event.output.calls.map((c) => ({
-                    type: "tool_result" as const,
-                    toolCallId: c.id,
-                    content: "Tool calls are not allowed any more: give the final answer.",
-                    isError: true,
-                  })),
+                  content: event.output.calls.map((c) =>
+                    errorResult(c, "Tool calls are not allowed any more: give the final answer."),
+                  ),
                 }),
               assign(({ context, event }) => ({
                 ...recorded(context, event),
@@ -208,12 +207,12 @@ export const turnMachine = setup({
           {
             guard: ({ context, event }) => undecided(context, event.output.approvals),
             target: "awaiting_approval",
-            actions: assign(({ context, event }) => recorded(context, event)),
+            actions: "record",
           },
           {
             guard: ({ event }) => event.output.calls.length > 0,
             target: "running_tools",
-            actions: assign(({ context, event }) => recorded(context, event)),
+            actions: "record",
           },
           {
             guard: ({ event }) => event.output.parsed?.ok === true,

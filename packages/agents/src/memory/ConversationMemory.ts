@@ -4,7 +4,7 @@
  * O(new messages). Trimming only ever cuts at a boundary that keeps every tool call with its result
  * (the original cut blindly and orphaned `tool_use` blocks, which the Anthropic API rejects).
  */
-import type { ContentBlock, Message } from "../model/messages.js";
+import { type ContentBlock, errorResult, type Message } from "../model/messages.js";
 
 /** A message in memory, with the turn it belongs to. */
 export interface MemoryEntry {
@@ -135,11 +135,7 @@ export class ConversationMemory {
     const last = this.#messages[this.#messages.length - 1];
     if (last?.role !== "assistant" || typeof last.content === "string") return 0;
     const calls = last.content.filter((b) => b.type === "tool_call");
-    if (calls.length > 0)
-      this.add({
-        role: "tool",
-        content: calls.map((c) => ({ type: "tool_result", toolCallId: c.id, content: why, isError: true })),
-      });
+    if (calls.length > 0) this.add({ role: "tool", content: calls.map((c) => errorResult(c, why)) });
     return calls.length;
   }
 

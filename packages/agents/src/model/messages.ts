@@ -196,6 +196,18 @@ export function toolCallsOf(response: Pick<ModelResponse, "content">): ToolCallB
 }
 
 /**
+ * An error result for a tool call: what the model gets when a call failed, was refused, rejected or cut
+ * off, so it can correct itself.
+ *
+ * @param call - the call (its id).
+ * @param content - what went wrong, for the model.
+ * @returns the result block.
+ */
+export function errorResult(call: Pick<ToolCallBlock, "id">, content: string): ToolResultBlock {
+  return { type: "tool_result", toolCallId: call.id, content, isError: true };
+}
+
+/**
  * Parses tool-call arguments as the providers do: `{}` for an empty string, the object otherwise, or
  * an error message when the text is not a JSON object.
  *

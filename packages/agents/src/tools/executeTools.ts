@@ -6,7 +6,7 @@
  */
 import { type Clock, type CorrelationIds, systemClock, type Telemetry } from "@normandy/runtime";
 import { z } from "zod";
-import type { ToolCallBlock, ToolResultBlock } from "../model/messages.js";
+import { errorResult, type ToolCallBlock, type ToolResultBlock } from "../model/messages.js";
 import type { ToolContext } from "./defineTool.js";
 import type { ToolRegistry } from "./ToolRegistry.js";
 
@@ -36,13 +36,6 @@ const NO_SERVICES: Readonly<Record<string, unknown>> = Object.freeze({});
 
 /** The default per-call timeout. */
 export const DEFAULT_TOOL_TIMEOUT_MS = 30_000;
-
-const errorResult = (call: ToolCallBlock, message: string): ToolResultBlock => ({
-  type: "tool_result",
-  toolCallId: call.id,
-  content: message,
-  isError: true,
-});
 
 /**
  * Runs one tool call.
