@@ -249,6 +249,23 @@ describe("ContextWindowManager", () => {
     expect(r).toMatchObject({ removed: 0, summarized: false });
     expect(r.before).toBeGreaterThanOrEqual(3 * "short questionshort answerbe brief".length); // the bound, not a count
     expect(encoded).toEqual([]); // the tokenizer was never called
+    expect(windows.surelyFits(memory, { model: "m", system: "be brief" })).toBe(true);
+    expect(encoded).toEqual([]);
+  });
+
+  it("surelyFits says false when only an exact count can tell, and fit then counts", async () => {
+    // the bound (3 per char, with framing) of 2 messages of 10 chars exceeds 40; the exact count (20) fits
+    const windows = new ContextWindowManager({ counter, maxTokens: 40, reservedTokens: 0 });
+    const memory = new ConversationMemory({ newId: () => "t" });
+    memory.add(user("aaaaaaaaaa"), assistant("bbbbbbbbbb"));
+    expect(windows.surelyFits(memory, { model: "m" })).toBe(false);
+    expect(await windows.fit(memory, { model: "m" })).toMatchObject({ before: 20, removed: 0 });
+    expect(windows.surelyFits(memory, { model: "m", maxTokens: 1 })).toBe(false);
+    expect(
+      new ContextWindowManager({ counter, maxTokens: 200, reservedTokens: 0 }).surelyFits(memory, {
+        model: "m",
+      }),
+    ).toBe(true);
   });
 
   it("sliding_window keeps the opening task message", async () => {

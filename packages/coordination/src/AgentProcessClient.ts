@@ -11,6 +11,7 @@ import {
   Correlation,
   type CorrelationIds,
   NoProcError,
+  onAbort,
 } from "@normandy/runtime";
 import { type AgentMessage, createMessage, type ErrorPayload } from "./AgentMessage.js";
 import {
@@ -113,8 +114,7 @@ export class AgentProcessClient<I = { chat_message: string }, O = { chat_message
     });
     const signal = options.signal;
     if (signal?.aborted) throw new CancelledError(signal.reason);
-    const onAbort = () => this.cancel(message.id);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const detach = signal === undefined ? undefined : onAbort(signal, () => this.cancel(message.id));
     try {
       let reply: AgentMessage;
       const pid = this.#system.whereis(this.address);
@@ -140,7 +140,7 @@ export class AgentProcessClient<I = { chat_message: string }, O = { chat_message
       if (reply.type === "error") throw this.#errorOf(reply.payload as ErrorPayload);
       return reply as AgentMessage<AgentReply<O>>;
     } finally {
-      signal?.removeEventListener("abort", onAbort);
+      detach?.();
     }
   }
 

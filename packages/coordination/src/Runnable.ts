@@ -25,20 +25,28 @@ export interface Runnable<I = unknown, O = unknown> {
  * @returns the run's result.
  * @throws AgentPausedError when the run stops for approval; whatever the run throws.
  */
-export async function runToResult<I, O>(
+export function runToResult<I, O>(
   runnable: Runnable<I, O>,
   input: I | string | undefined,
   signal?: AbortSignal,
   correlation?: CorrelationIds,
 ): Promise<AgentResult<O>> {
-  const result = await runnable.run(input, {
-    ...(signal !== undefined && { signal }),
-    ...(correlation !== undefined && { correlation }),
+  const options: { signal?: AbortSignal; correlation?: CorrelationIds } = {};
+  if (signal !== undefined) options.signal = signal;
+  if (correlation !== undefined) options.correlation = correlation;
+  let run: Promise<RunResult<O>>;
+  try {
+    run = runnable.run(input, options);
+  } catch (error) {
+    return Promise.reject(error); // a runnable that throws instead of rejecting
+  }
+  // not an async function: one promise less per step
+  return run.then((result) => {
+    if (result.status !== "done")
+      throw new AgentPausedError(
+        runnable.name,
+        result.calls.map((c) => c.name),
+      );
+    return result;
   });
-  if (result.status !== "done")
-    throw new AgentPausedError(
-      runnable.name,
-      result.calls.map((c) => c.name),
-    );
-  return result;
 }

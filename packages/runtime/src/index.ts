@@ -41,6 +41,7 @@ export {
   SystemStoppedError,
 } from "./errors.js";
 export { FileSnapshotStore } from "./FileSnapshotStore.js";
+export { onAbort } from "./onAbort.js";
 export { addRestart, type RestartCheck, type RestartHistory } from "./RestartIntensity.js";
 export {
   type Address,

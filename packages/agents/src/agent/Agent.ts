@@ -3,7 +3,14 @@
  * runs are executions of the turn machine. Runs standalone (`run`, `stream`) or inside a supervised
  * process; a run paused for approval can be persisted (`snapshot`) and resumed in another process.
  */
-import { type Clock, Correlation, type CorrelationIds, systemClock, type Telemetry } from "@normandy/runtime";
+import {
+  type Clock,
+  Correlation,
+  type CorrelationIds,
+  onAbort,
+  systemClock,
+  type Telemetry,
+} from "@normandy/runtime";
 import type { AnyActor } from "xstate";
 import type { ZodType } from "zod";
 import { type BatchOptions, type BatchResult, processBatch } from "../batch/processBatch.js";
@@ -140,6 +147,15 @@ export class AgentAbortedError extends Error {
   }
 }
 
+/** A run waiting for its outcome: how to settle it, and how to stop listening to its signal. */
+interface Waiting<O> {
+  readonly resolve: (result: RunResult<O>) => void;
+  readonly reject: (error: unknown) => void;
+  detach: () => void;
+}
+
+const NO_DETACH = () => {};
+
 /** The result a tool call gets when its run ended before it finished (see `closeDanglingCalls`). */
 const INTERRUPTED_CALL = "Interrupted: the run ended before this call finished.";
 
@@ -192,6 +208,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   #actor: AnyActor | undefined;
   #onEvent: ((event: AgentEvent) => void) | undefined;
   #onCommit: (() => void) | undefined;
+  /** The run waiting for its turn to pause or end (runs on an agent never overlap). */
+  #waiting: Waiting<O> | undefined;
   #startSize = 0;
   #runStarted = 0;
   #slots: Slots;
@@ -235,8 +253,6 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     const repairAttempts = definition.repairAttempts ?? 2;
     const toolConcurrency = definition.toolConcurrency ?? 8;
     this.#slots = new Slots(toolConcurrency);
-    // a run's model calls, each of which may be preceded by a summary call on the same signal
-    const modelCalls = 1 + maxToolIterations + repairAttempts;
     this.#services = {
       maxToolIterations,
       repairAttempts,
@@ -244,7 +260,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
       callModel: (step, final, signal) => this.#callModel(step, final, signal),
       runTool: (call, step, signal) => this.#runTool(call, step, signal),
       needsApproval: (call) => this.#needsApproval(call),
-      signalListeners: () => 2 * modelCalls + (this.tools.size > 0 ? toolConcurrency : 0),
+      // each model call may be preceded by a summary call on the same signal; tool calls share one
+      signalListeners: (modelCalls) => 2 * modelCalls + (this.tools.size > 0 ? 1 : 0),
       remember: (message) => {
         this.memory.add(message);
         this.#onCommit?.();
@@ -302,7 +319,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
       // one turn actor per agent, reused run after run (a new one only after an abort or a restore)
       let actor = this.#actor;
       if (actor === undefined) {
-        actor = createTurnActor(this.#services).start();
+        actor = this.#startActor();
         this.#actor = actor;
       }
       const result = this.#settle(actor, options);
@@ -367,8 +384,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     if (snapshot.version !== 1)
       throw new AgentStateError(`unsupported agent snapshot version ${String(snapshot.version)}`);
     this.memory.copyFrom(ConversationMemory.load(snapshot.memory));
-    this.#actor =
-      snapshot.turn === undefined ? undefined : createTurnActor(this.#services, snapshot.turn).start();
+    this.#actor = snapshot.turn === undefined ? undefined : this.#startActor(snapshot.turn);
   }
 
   /**
@@ -456,66 +472,84 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     return Correlation.enabled ? Correlation.run(this.#runIds, work, { inherit: false }) : work();
   }
 
+  /**
+   * Starts a turn actor (restoring a paused run's snapshot), with one observer for its life that
+   * settles the waiting run (a subscription per run cost more than the run's own work around it).
+   */
+  #startActor(snapshot?: unknown): AnyActor {
+    const actor = createTurnActor(this.#services, snapshot);
+    actor.subscribe({
+      next: (state) => this.#observe(state),
+      error: (error) => {
+        if (this.#actor === actor) this.#actor = undefined;
+        const waiting = this.#finish();
+        waiting?.reject(error);
+      },
+    });
+    return actor.start();
+  }
+
+  /** Waits for the run (or resumption) the next event starts to pause or end; the signal aborts it. */
   #settle(actor: AnyActor, options: RunOptions): Promise<RunResult<O>> {
     this.#onEvent = options.onEvent;
     this.#onCommit = options.onCommit;
     return new Promise<RunResult<O>>((resolve, reject) => {
       const signal = options.signal;
-      const finish = () => {
-        sub.unsubscribe();
-        signal?.removeEventListener("abort", onAbort);
-        this.#onEvent = undefined;
-        this.#onCommit = undefined;
-      };
-      const onAbort = () => {
+      const abort = () => {
         this.#telemetry("exception", {}, { error: new AgentAbortedError(signal?.reason) });
-        finish();
+        this.#finish();
         this.#actor = undefined;
         actor.stop();
         reject(new AgentAbortedError(signal?.reason));
       };
-      const sub = actor.subscribe({
-        next: (snapshot) => {
-          const ctx = snapshot.context as TurnContext;
-          if (snapshot.value === "awaiting_approval") {
-            const calls = ctx.pending.filter(
-              (c) => ctx.approvals.includes(c.id) && ctx.decisions[c.id] === undefined,
-            );
-            this.#emit({ type: "awaiting_approval", step: ctx.step, calls }); // before the callback is detached
-            this.#telemetry("pause", {}, { calls: calls.map((c) => c.name) });
-            finish();
-            resolve({ status: "awaiting_approval", calls });
-          } else if (snapshot.value === "done" || snapshot.value === "failed") {
-            if (snapshot.value === "failed") {
-              this.#telemetry("exception", {}, { error: ctx.error });
-              finish();
-              reject(ctx.error);
-            } else {
-              const result = this.#result(ctx);
-              this.#telemetry(
-                "stop",
-                {
-                  inputTokens: result.usage.inputTokens,
-                  outputTokens: result.usage.outputTokens,
-                  steps: result.steps.length,
-                },
-                { costUsd: result.costUsd },
-              );
-              this.#emit({ type: "done", result }); // before the callback is detached
-              finish();
-              resolve({ status: "done", ...result });
-            }
-          }
-        },
-        error: (error) => {
-          finish();
-          this.#actor = undefined;
-          reject(error);
-        },
-      });
-      if (signal?.aborted) onAbort();
-      else signal?.addEventListener("abort", onAbort, { once: true });
+      const waiting: Waiting<O> = { resolve, reject, detach: NO_DETACH };
+      this.#waiting = waiting;
+      if (signal !== undefined) waiting.detach = onAbort(signal, abort); // may abort at once
     });
+  }
+
+  /** Ends the wait of the run that waits (if any): its callbacks and abort listener go. */
+  #finish(): Waiting<O> | undefined {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    waiting?.detach();
+    this.#onEvent = undefined;
+    this.#onCommit = undefined;
+    return waiting;
+  }
+
+  /** Settles the waiting run when the turn pauses for approval, is done or failed. */
+  #observe(snapshot: { readonly value: unknown; readonly context: unknown }): void {
+    const waiting = this.#waiting;
+    if (waiting === undefined) return; // a restored actor's first snapshot
+    const ctx = snapshot.context as TurnContext;
+    if (snapshot.value === "awaiting_approval") {
+      const calls = ctx.pending.filter(
+        (c) => ctx.approvals.includes(c.id) && ctx.decisions[c.id] === undefined,
+      );
+      this.#emit({ type: "awaiting_approval", step: ctx.step, calls }); // before the callback is detached
+      this.#telemetry("pause", {}, { calls: calls.map((c) => c.name) });
+      this.#finish();
+      waiting.resolve({ status: "awaiting_approval", calls });
+    } else if (snapshot.value === "failed") {
+      this.#telemetry("exception", {}, { error: ctx.error });
+      this.#finish();
+      waiting.reject(ctx.error);
+    } else if (snapshot.value === "done") {
+      const result = this.#result(ctx);
+      this.#telemetry(
+        "stop",
+        {
+          inputTokens: result.usage.inputTokens,
+          outputTokens: result.usage.outputTokens,
+          steps: result.steps.length,
+        },
+        { costUsd: result.costUsd },
+      );
+      this.#emit({ type: "done", result }); // before the callback is detached
+      this.#finish();
+      waiting.resolve({ status: "done", ...result });
+    }
   }
 
   #result(ctx: TurnContext): AgentResult<O> {
@@ -562,19 +596,29 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     this.#onEvent?.(event);
   }
 
-  /** Builds the system prompt and fits the context for the next call (before every call). */
-  async #prepare(signal: AbortSignal): Promise<string> {
+  /**
+   * Builds the system prompt and fits the context for the next call (before every call): without a
+   * promise when the prompt is cached and the conversation surely fits, as it mostly is.
+   */
+  #prepare(signal: AbortSignal): string | Promise<string> {
     const definitions = this.tools.definitions();
     const prompt = this.#systemPrompt(definitions);
-    const system = typeof prompt === "string" ? prompt : await prompt;
-    await this.#windows.fit(this.memory, {
+    return typeof prompt === "string"
+      ? this.#fit(prompt, definitions, signal)
+      : prompt.then((system) => this.#fit(system, definitions, signal));
+  }
+
+  #fit(system: string, tools: readonly ToolDefinition[], signal: AbortSignal): string | Promise<string> {
+    const frame = {
       model: this.#def.model,
       system,
-      tools: definitions,
+      tools,
       ...(this.#def.maxTokens !== undefined && { maxTokens: this.#def.maxTokens }),
       signal,
-    });
-    return system;
+    };
+    return this.#windows.surelyFits(this.memory, frame)
+      ? system
+      : this.#windows.fit(this.memory, frame).then(() => system);
   }
 
   /**
@@ -621,7 +665,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   }
 
   async #callModel(step: number, final: boolean, signal: AbortSignal): Promise<ModelResponse> {
-    const system = await this.#prepare(signal);
+    const prepared = this.#prepare(signal);
+    const system = typeof prepared === "string" ? prepared : await prepared;
     const request = this.#request(system, final);
     this.#emit({ type: "step_start", step });
     const def = this.#def;

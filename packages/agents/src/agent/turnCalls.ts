@@ -19,10 +19,10 @@ export interface TurnServices {
   /** Runs one tool call (never rejects). */
   runTool(call: ToolCallBlock, step: number, signal: AbortSignal): Promise<ToolResultBlock>;
   /**
-   * How many abort listeners a run's signal may hold at once: the SDK leaves one per model call of the
-   * run, and each tool call in flight adds one.
+   * How many abort listeners a run's signal may hold once it has made `modelCalls` model calls: the SDK
+   * leaves one per model call (and per summary call before it), and the tool calls in flight share one.
    */
-  signalListeners(): number;
+  signalListeners(modelCalls: number): number;
   /** Whether a call waits for human approval. */
   needsApproval(call: ToolCallBlock): boolean;
   /** Appends messages to memory. */
@@ -62,6 +62,8 @@ export class TurnCalls {
   // a controller per run, not one for the actor's life: the SDK never removes the listener it adds to a
   // call's signal, so a signal shared run after run would collect listeners forever
   #controller = new AbortController();
+  /** The current run's model calls. */
+  #modelCalls = 0;
 
   /** The agent's model call, tools and memory. */
   readonly services: TurnServices;
@@ -79,27 +81,34 @@ export class TurnCalls {
   model(target: CallTarget, step: number, final: boolean, first: boolean): void {
     if (first) {
       this.#controller = new AbortController();
-      // Node warns of a leak past 10 listeners; a run's are bounded, and the bound is its limit
-      const bound = this.services.signalListeners();
-      if (bound > defaultMaxListeners) setMaxListeners(bound, this.#controller.signal);
+      this.#modelCalls = 0;
     }
     const signal = this.#controller.signal;
     const services = this.services;
-    services
-      .callModel(step, final, signal)
-      .then((response) => {
+    // Node warns of a leak past 10 listeners: a run's are bounded, and the limit is raised to the bound
+    // only when a run gets there (raising it costs ~4 µs, as much as an abort signal; few runs need it)
+    const listeners = services.signalListeners(++this.#modelCalls);
+    if (listeners > defaultMaxListeners) setMaxListeners(listeners, signal);
+    services.callModel(step, final, signal).then(
+      (response) => {
         if (signal.aborted) return; // an abandoned run's call: its run has ended already
-        // in memory before the machine hears of it: every outcome of a reply keeps it
-        services.remember({ role: "assistant", content: response.content });
-        const calls = toolCallsOf(response);
-        const approvals = calls.filter((c) => services.needsApproval(c)).map((c) => c.id);
-        // parsed here, once: the machine's guards then decide between done, repair and failure
-        const parsed =
-          calls.length === 0 ? parseStructuredOutput(textOf(response), services.outputSchema) : undefined;
-        target.send({ type: "MODEL_DONE", output: { response, calls, approvals, parsed } });
-      })
-      // the call's failure, or a failure to keep its reply (a commit callback that throws)
-      .catch((error: unknown) => this.#fail(target, signal, error));
+        let outcome: ModelOutcome;
+        try {
+          // in memory before the machine hears of it: every outcome of a reply keeps it
+          services.remember({ role: "assistant", content: response.content });
+          const calls = toolCallsOf(response);
+          const approvals = calls.filter((c) => services.needsApproval(c)).map((c) => c.id);
+          // parsed here, once: the machine's guards then decide between done, repair and failure
+          const parsed =
+            calls.length === 0 ? parseStructuredOutput(textOf(response), services.outputSchema) : undefined;
+          outcome = { response, calls, approvals, parsed };
+        } catch (error) {
+          return this.#fail(target, signal, error); // the reply cannot be kept (a commit callback threw)
+        }
+        target.send({ type: "MODEL_DONE", output: outcome });
+      },
+      (error: unknown) => this.#fail(target, signal, error),
+    );
   }
 
   /** Fails the run, unless it ended already (then the outcome is its abandoned call's, and dropped). */
@@ -124,13 +133,18 @@ export class TurnCalls {
         ? errorResult(call, `The user rejected this call${decision.reason ? `: ${decision.reason}` : "."}`)
         : this.services.runTool(call, step, signal);
     });
-    Promise.all(results)
-      .then((done) => {
+    Promise.all(results).then(
+      (done) => {
         if (signal.aborted) return;
-        this.services.remember({ role: "tool", content: done });
+        try {
+          this.services.remember({ role: "tool", content: done });
+        } catch (error) {
+          return this.#fail(target, signal, error);
+        }
         target.send({ type: "TOOLS_DONE", results: done });
-      })
-      .catch((error: unknown) => this.#fail(target, signal, error));
+      },
+      (error: unknown) => this.#fail(target, signal, error),
+    );
   }
 
   /** Abandons the run's calls in flight: a failed run (`reason`) or a stopped actor. */

@@ -101,11 +101,15 @@ function undecided(context: TurnContext, approvals: readonly string[], except?: 
   return approvals.some((id) => id !== except && context.decisions[id] === undefined);
 }
 
+/** A context update (XState merges it into the context). */
+type ContextUpdate = { -readonly [K in keyof TurnContext]?: TurnContext[K] };
+
 /**
  * The context after a reply (already in memory, see {@link TurnCalls}): its step, usage and pending
- * calls. Each transition makes one assign (every assign copies the context and the snapshot).
+ * calls; callers add their outcome's fields to it. Each transition makes one assign (every assign copies
+ * the context and the snapshot).
  */
-function recorded(context: TurnContext, event: unknown) {
+function recorded(context: TurnContext, event: unknown): ContextUpdate {
   const { response, calls, approvals } = outcomeOf(event);
   const step = context.step + 1;
   return {
@@ -153,12 +157,8 @@ export const turnMachine = setup({
       callsOf(self).tools(self, context.pending, context.decisions, context.step),
     /** Stores the reply's step in the context (see {@link recorded}). */
     record: assign(({ context, event }) => recorded(context, event)),
-    /** A new run on a used actor: everything but the limits starts over. */
-    reset: assign(({ context }) => ({
-      ...initialContext,
-      maxToolIterations: context.maxToolIterations,
-      repairAttempts: context.repairAttempts,
-    })),
+    /** A new run on a used actor: everything but the limits (not in `initialContext`) starts over. */
+    reset: assign(() => initialContext),
     decide: assign({
       decisions: ({ context, event }) => {
         const e = event as Extract<TurnEvent, { type: "APPROVE" | "REJECT" }>;
@@ -198,10 +198,11 @@ export const turnMachine = setup({
                     errorResult(c, "Tool calls are not allowed any more: give the final answer."),
                   ),
                 }),
-              assign(({ context, event }) => ({
-                ...recorded(context, event),
-                error: new MaxIterationsError(context.maxToolIterations),
-              })),
+              assign(({ context, event }) => {
+                const update = recorded(context, event);
+                update.error = new MaxIterationsError(context.maxToolIterations);
+                return update;
+              }),
             ],
           },
           {
@@ -217,10 +218,11 @@ export const turnMachine = setup({
           {
             guard: ({ event }) => event.output.parsed?.ok === true,
             target: "done",
-            actions: assign(({ context, event }) => ({
-              ...recorded(context, event),
-              output: (event.output.parsed as { value: unknown }).value,
-            })),
+            actions: assign(({ context, event }) => {
+              const update = recorded(context, event);
+              update.output = (event.output.parsed as { value: unknown }).value;
+              return update;
+            }),
           },
           {
             guard: ({ context }) => context.repairs < context.repairAttempts,
@@ -232,15 +234,23 @@ export const turnMachine = setup({
                   role: "user",
                   content: repairPrompt(issuesOf(event.output.parsed)),
                 }),
-              assign(({ context, event }) => ({ ...recorded(context, event), repairs: context.repairs + 1 })),
+              assign(({ context, event }) => {
+                const update = recorded(context, event);
+                update.repairs = context.repairs + 1;
+                return update;
+              }),
             ],
           },
           {
             target: "failed",
-            actions: assign(({ context, event }) => ({
-              ...recorded(context, event),
-              error: new StructuredOutputError(textOf(event.output.response), issuesOf(event.output.parsed)),
-            })),
+            actions: assign(({ context, event }) => {
+              const update = recorded(context, event);
+              update.error = new StructuredOutputError(
+                textOf(event.output.response),
+                issuesOf(event.output.parsed),
+              );
+              return update;
+            }),
           },
         ],
       },

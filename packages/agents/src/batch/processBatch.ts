@@ -4,7 +4,7 @@
  * (the original let one slow item crash the batch), progress and error callbacks, stats, and a
  * chunked variant.
  */
-import { type Clock, systemClock } from "@normandy/runtime";
+import { type Clock, onAbort, systemClock } from "@normandy/runtime";
 
 /** One item's outcome. */
 export type BatchItem<R> =
@@ -80,27 +80,27 @@ export async function processBatch<I, R>(
       const controller = new AbortController();
       const batchSignal = options.signal;
       let settled = false;
+      let detach = () => {};
       const finish = (item: BatchItem<R>) => {
         if (settled) return;
         settled = true;
         clock.clearTimeout(timer);
-        batchSignal?.removeEventListener("abort", onAbort);
+        detach();
         resolve(item);
-      };
-      const onAbort = () => {
-        controller.abort(batchSignal?.reason);
-        finish({ ok: false, error: batchSignal?.reason });
       };
       const timer = clock.setTimeout(() => {
         const error = new BatchItemTimeoutError(index, timeoutMs);
         controller.abort(error);
         finish({ ok: false, error });
       }, timeoutMs);
-      if (batchSignal?.aborted) {
-        onAbort();
-        return;
+      if (batchSignal !== undefined) {
+        // the items in flight share one listener on the batch's signal
+        detach = onAbort(batchSignal, () => {
+          controller.abort(batchSignal.reason);
+          finish({ ok: false, error: batchSignal.reason });
+        });
+        if (settled) return; // it was aborted already
       }
-      batchSignal?.addEventListener("abort", onAbort, { once: true });
       let running: Promise<R>;
       try {
         running = fn(inputs[index] as I, { signal: controller.signal, index });

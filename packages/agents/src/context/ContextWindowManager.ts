@@ -146,8 +146,7 @@ export class ContextWindowManager {
    */
   async fit(memory: ConversationMemory, frame: PromptFrame): Promise<FitResult> {
     const budget = this.budget(frame.model, frame.maxTokens);
-    // most prompts are far below the window: a cheap upper bound settles it without tokenizing
-    const bound = this.#bound.countConversation(memory.messages()) + this.#fixed(frame, this.#bound);
+    const bound = this.#upperBound(memory, frame);
     if (bound <= budget) return { budget, before: bound, after: bound, removed: 0, summarized: false };
     const before = this.count(memory.messages(), frame);
     if (before <= budget) return { budget, before, after: before, removed: 0, summarized: false };
@@ -166,6 +165,23 @@ export class ContextWindowManager {
       this.#dropOldest(memory, frame, budget, this.#strategy === "sliding_window");
     const after = this.count(memory.messages(), frame);
     return { budget, before, after, removed: sizeBefore - memory.size + (summarized ? 1 : 0), summarized };
+  }
+
+  /**
+   * Whether the prompt surely fits the window: an upper bound of its tokens, counted without tokenizing,
+   * is within the budget (then {@link ContextWindowManager.fit} would change nothing). Most prompts are
+   * far below the window, so this settles most calls synchronously.
+   *
+   * @param memory - the conversation.
+   * @param frame - model, system prompt, tools, output limit.
+   * @returns true when it surely fits; false when only counting its tokens can tell.
+   */
+  surelyFits(memory: ConversationMemory, frame: PromptFrame): boolean {
+    return this.#upperBound(memory, frame) <= this.budget(frame.model, frame.maxTokens);
+  }
+
+  #upperBound(memory: ConversationMemory, frame: PromptFrame): number {
+    return this.#bound.countConversation(memory.messages()) + this.#fixed(frame, this.#bound);
   }
 
   #fixed(frame: Omit<PromptFrame, "model">, counter: TokenCounter = this.#counter): number {

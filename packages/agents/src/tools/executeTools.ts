@@ -4,7 +4,7 @@
  * Nothing here throws: an unknown tool, invalid arguments, a throw, a rejection or a timeout becomes an
  * error tool result that goes back to the model, so it can correct itself.
  */
-import { type Clock, type CorrelationIds, systemClock, type Telemetry } from "@normandy/runtime";
+import { type Clock, type CorrelationIds, onAbort, systemClock, type Telemetry } from "@normandy/runtime";
 import { z } from "zod";
 import { errorResult, type ToolCallBlock, type ToolResultBlock } from "../model/messages.js";
 import type { ToolContext } from "./defineTool.js";
@@ -90,6 +90,7 @@ async function runCall(
   const timeoutMs = tool.timeoutMs ?? options.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS;
   return new Promise<ToolResultBlock>((resolve) => {
     let settled = false;
+    let detach = () => {};
     // the call's signal is made when the tool first reads it (most tools never do, and a signal costs
     // more than the rest of the call): a cancel or timeout before then leaves one that is aborted already
     let controller: AbortController | undefined;
@@ -104,18 +105,20 @@ async function runCall(
       if (settled) return;
       settled = true;
       clock.clearTimeout(timer);
-      options.signal?.removeEventListener("abort", onAbort);
+      detach();
       resolve(result);
-    };
-    const onAbort = () => {
-      abort(options.signal?.reason);
-      finish(errorResult(call, `Tool ${call.name} was cancelled`));
     };
     const timer = clock.setTimeout(() => {
       abort(new Error(`timed out after ${timeoutMs} ms`));
       finish(errorResult(call, `Tool ${call.name} timed out after ${timeoutMs} ms`));
     }, timeoutMs);
-    options.signal?.addEventListener("abort", onAbort, { once: true });
+    // the run's tool calls in flight share one listener on its signal
+    const signal = options.signal;
+    if (signal !== undefined)
+      detach = onAbort(signal, () => {
+        abort(signal.reason);
+        finish(errorResult(call, `Tool ${call.name} was cancelled`));
+      });
     let running: unknown;
     try {
       const ctx: ToolContext = {

@@ -5,10 +5,9 @@
  * calls (and their HTTP requests) stop with it.
  */
 import type { AgentResult } from "@normandy/agents";
-import type { Clock, CorrelationIds, TimerHandle } from "@normandy/runtime";
+import { type Clock, type CorrelationIds, onAbort, type TimerHandle } from "@normandy/runtime";
 import { AgentTimeoutError, CancelledError } from "../errors.js";
 import { type Runnable, runToResult } from "../Runnable.js";
-import { onAbort } from "./onAbort.js";
 
 /** A counting semaphore; waiters are served in arrival order and leave the queue when their signal aborts. */
 export class Semaphore {
@@ -105,51 +104,88 @@ export interface StepLimits {
  * @returns the run's result.
  * @throws CancelledError when the signal aborts; AgentTimeoutError; whatever the run throws.
  */
-export async function runStep(
+export function runStep(
   id: string,
   runnable: Runnable<unknown, unknown>,
   input: unknown,
   limits: StepLimits,
 ): Promise<AgentResult<unknown>> {
-  const { signal, clock, timeoutMs, slots } = limits;
-  if (signal.aborted) throw new CancelledError(signal.reason);
-  // without waiting when the agent and a slot are free (the common case: no promise, no await)
+  const { signal, slots } = limits;
+  if (signal.aborted) return Promise.reject(new CancelledError(signal.reason));
+  // the common case, a free agent and slot, starts at once (no async function, no await: a step is
+  // most of an orchestrator's own cost per agent)
   const lock = lockOf(runnable);
-  const releaseLock = lock.tryAcquire() ?? (await lock.acquire(signal));
+  const releaseLock = lock.tryAcquire();
+  const releaseSlot = releaseLock === undefined ? undefined : slots?.tryAcquire();
+  if (releaseLock !== undefined && (slots === undefined || releaseSlot !== undefined))
+    return start(id, runnable, input, limits, releaseLock, releaseSlot);
+  return waitThenStart(id, runnable, input, limits, releaseLock ?? lock.acquire(signal));
+}
+
+/** Waits for the agent (unless held already), then for a slot, and starts the run. */
+async function waitThenStart(
+  id: string,
+  runnable: Runnable<unknown, unknown>,
+  input: unknown,
+  limits: StepLimits,
+  lock: (() => void) | Promise<() => void>,
+): Promise<AgentResult<unknown>> {
+  const { signal, slots } = limits;
+  const releaseLock = typeof lock === "function" ? lock : await lock;
   let releaseSlot: (() => void) | undefined;
   try {
-    releaseSlot = slots === undefined ? undefined : (slots.tryAcquire() ?? (await slots.acquire(signal)));
+    releaseSlot = slots === undefined ? undefined : await slots.acquire(signal);
   } catch (error) {
     releaseLock();
     throw error;
   }
+  return start(id, runnable, input, limits, releaseLock, releaseSlot);
+}
+
+/** Runs the agent holding its lock and slot: the step ends at the run's end, its time limit or a cancel. */
+function start(
+  id: string,
+  runnable: Runnable<unknown, unknown>,
+  input: unknown,
+  limits: StepLimits,
+  releaseLock: () => void,
+  releaseSlot: (() => void) | undefined,
+): Promise<AgentResult<unknown>> {
+  const { signal, clock, timeoutMs } = limits;
   const controller = new AbortController();
-  // The agent stays locked until its run has really ended, even when the step gave up on it earlier.
   const run = runToResult(runnable, input, controller.signal, limits.correlation);
-  run.then(releaseLock, releaseLock);
-  let timer: TimerHandle | undefined;
-  let detach = () => {};
-  try {
-    return await new Promise<AgentResult<unknown>>((resolve, reject) => {
-      detach = onAbort(signal, () => {
-        controller.abort(signal.reason);
-        reject(new CancelledError(signal.reason));
-      });
-      if (timeoutMs !== undefined)
-        timer = clock.setTimeout(() => {
-          const error = new AgentTimeoutError(id, timeoutMs);
-          controller.abort(error);
-          reject(error);
-        }, timeoutMs);
-      run.then(resolve, (error: unknown) =>
-        reject(signal.aborted ? new CancelledError(signal.reason) : error),
-      );
+  return new Promise<AgentResult<unknown>>((resolve, reject) => {
+    let timer: TimerHandle | undefined;
+    let detach = () => {};
+    // the first of run, time limit and cancel ends the step (the others then do nothing)
+    const end = (settle: () => void) => {
+      if (timer !== undefined) clock.clearTimeout(timer);
+      detach();
+      releaseSlot?.();
+      settle();
+    };
+    detach = onAbort(signal, () => {
+      controller.abort(signal.reason);
+      end(() => reject(new CancelledError(signal.reason)));
     });
-  } finally {
-    if (timer !== undefined) clock.clearTimeout(timer);
-    detach();
-    releaseSlot?.();
-  }
+    if (timeoutMs !== undefined)
+      timer = clock.setTimeout(() => {
+        const error = new AgentTimeoutError(id, timeoutMs);
+        controller.abort(error);
+        end(() => reject(error));
+      }, timeoutMs);
+    // The agent stays locked until its run has really ended, even when the step gave up on it earlier.
+    run.then(
+      (result) => {
+        releaseLock();
+        end(() => resolve(result));
+      },
+      (error: unknown) => {
+        releaseLock();
+        end(() => reject(signal.aborted ? new CancelledError(signal.reason) : error));
+      },
+    );
+  });
 }
 
 /**

@@ -9,7 +9,7 @@ import type { AgentResult } from "@normandy/agents";
 import { type Clock, systemClock, type Telemetry } from "@normandy/runtime";
 import type { ContextNamespace } from "../AgentContext.js";
 import { AggregationFailedError, CancelledError } from "../errors.js";
-import { checkConcurrency, checkTimeout, NEVER, runStep, Semaphore } from "../internal/agentStep.js";
+import { checkConcurrency, checkTimeout, runStep, Semaphore } from "../internal/agentStep.js";
 import {
   type OrchestrationEvents,
   type OrchestrationLogic,
@@ -116,12 +116,15 @@ export async function runParallel(
 ): Promise<ParallelResult> {
   const batch = new Batch(specs, options);
   try {
-    const settled = await Promise.allSettled(batch.start());
-    const outcomes = settled.map((s) => {
-      if (s.status === "rejected") throw batch.failure();
-      return s.value;
-    });
-    const successes = outcomes.filter((o) => o.ok);
+    const outcomes = await batch.all();
+    const successes: ParallelSuccess[] = [];
+    const results: [string, unknown][] = [];
+    const errors: [string, unknown][] = [];
+    for (const o of outcomes)
+      if (o.ok) {
+        successes.push(o);
+        results.push([o.id, o.output]);
+      } else errors.push([o.id, o.error]);
     let aggregated: unknown;
     if (options.aggregate !== undefined) {
       try {
@@ -130,13 +133,12 @@ export async function runParallel(
         throw new AggregationFailedError(outcomes, error);
       }
     }
-    const failures = outcomes.filter((o) => !o.ok);
-    batch.events.stop({ agents: outcomes.length, errors: failures.length });
+    batch.events.stop({ agents: outcomes.length, errors: errors.length });
     return {
-      success: failures.length === 0,
+      success: errors.length === 0,
       outcomes,
-      results: Object.fromEntries(successes.map((o) => [o.id, o.output])),
-      errors: Object.fromEntries(failures.map((o) => [o.id, o.error])),
+      results: Object.fromEntries(results),
+      errors: Object.fromEntries(errors),
       aggregated,
     };
   } catch (error) {
@@ -206,6 +208,7 @@ export function streamParallel(
           batch.events.stop({ agents: delivered, errors, abandoned: tasks.length - delivered });
         }
         await Promise.all(tasks); // no run outlives the iteration
+        batch.finish();
       }
     },
   };
@@ -278,6 +281,8 @@ class Batch {
   readonly #timeoutMs: number;
   readonly #slots: Semaphore;
   readonly #controller = new AbortController();
+  /** Follows the caller's signal. */
+  readonly #onAbort = () => this.abort(new CancelledError(this.#options.signal?.reason));
   #error: unknown;
   #started = false;
 
@@ -300,17 +305,39 @@ class Batch {
     );
   }
 
-  /** Starts every agent; a task rejects only when the whole run fails (see {@link Batch.failure}). */
+  /**
+   * Starts every agent; a task rejects only when the whole run fails (see {@link Batch.failure}). Call
+   * {@link Batch.finish} once every task has settled.
+   */
   start(): Promise<ParallelOutcome>[] {
     if (this.#started) throw new Error("a parallel stream can be iterated only once");
     this.#started = true;
-    const signal = this.#options.signal ?? NEVER;
-    const onAbort = () => this.abort(new CancelledError(signal.reason));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
-    const tasks = this.#specs.map((spec) => this.#run(spec));
-    void Promise.allSettled(tasks).then(() => signal.removeEventListener("abort", onAbort));
-    return tasks;
+    const signal = this.#options.signal;
+    if (signal?.aborted) this.#onAbort();
+    else signal?.addEventListener("abort", this.#onAbort, { once: true });
+    return this.#specs.map((spec) => this.#run(spec));
+  }
+
+  /**
+   * Runs every agent to its outcome, in spec order.
+   *
+   * @throws the run's failure, once every agent has stopped.
+   */
+  async all(): Promise<ParallelOutcome[]> {
+    const tasks = this.start();
+    try {
+      return await Promise.all(tasks);
+    } catch {
+      await Promise.allSettled(tasks); // no agent outlives the call
+      throw this.failure();
+    } finally {
+      this.finish();
+    }
+  }
+
+  /** Detaches from the caller's signal, when every task has settled. */
+  finish(): void {
+    this.#options.signal?.removeEventListener("abort", this.#onAbort);
   }
 
   /** Stops every agent still running, for the given reason (the first reason wins). */
@@ -338,7 +365,8 @@ class Batch {
       });
       const output =
         spec.transform === undefined ? result.output : await spec.transform(result.output, result);
-      await this.#options.context?.put(spec.id, output);
+      const context = this.#options.context;
+      if (context !== undefined) await context.put(spec.id, output);
       outcome = { id: spec.id, ok: true, output, result };
     } catch (error) {
       if (signal.aborted) throw this.#error;

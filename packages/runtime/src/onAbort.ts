@@ -1,7 +1,8 @@
 /**
  * Many waiters on one abort signal. Node 20's `EventTarget` scans its listener list on every
  * `addEventListener` and `removeEventListener`, so a thousand agents each listening to their
- * orchestration's signal cost O(n²); here a signal gets one listener and a `Set` of callbacks.
+ * orchestration's signal cost O(n²), and each call costs microseconds even on a fresh signal; here a
+ * signal gets one listener and a `Set` of callbacks, so waiting and detaching are O(1).
  */
 
 const fanouts = new WeakMap<AbortSignal, Set<() => void>>();
@@ -12,6 +13,12 @@ const fanouts = new WeakMap<AbortSignal, Set<() => void>>();
  * @param signal - the signal.
  * @param callback - what to do.
  * @returns removes the callback (O(1)).
+ * @example
+ * ```ts
+ * const detach = onAbort(signal, () => request.destroy());
+ * await request.done;
+ * detach();
+ * ```
  */
 export function onAbort(signal: AbortSignal, callback: () => void): () => void {
   if (signal.aborted) {
