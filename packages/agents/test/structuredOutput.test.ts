@@ -8,6 +8,7 @@ import {
   repairPrompt,
   StructuredOutputError,
 } from "@normandy/agents";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 
@@ -82,6 +83,18 @@ describe("structured output", () => {
       ok: true,
       value: { chat_message: "null" },
     });
+  });
+
+  it("gives the default schema's prose replies exactly what validating them would (property)", () => {
+    // the default schema skips validation of the object it builds from a reply that is not a JSON object
+    const sameShape = z.object({ chat_message: z.string() });
+    fc.assert(
+      fc.property(fc.string(), (text) => {
+        const parsed = parseStructuredOutput(text, DefaultOutputSchema);
+        const reference = parseStructuredOutput(text, sameShape);
+        expect(parsed).toEqual(reference);
+      }),
+    );
   });
 
   it("carries the raw text in its typed error", () => {

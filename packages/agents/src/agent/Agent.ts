@@ -147,6 +147,13 @@ export class AgentAbortedError extends Error {
   }
 }
 
+/** What a run's correlation ids are made of (see `Agent.#idsFrom`). */
+interface IdsSource {
+  readonly parent: CorrelationIds | undefined;
+  readonly conversationId: string;
+  readonly turnId: string | undefined;
+}
+
 /** A run waiting for its outcome: how to settle it, and how to stop listening to its signal. */
 interface Waiting<O> {
   readonly resolve: (result: RunResult<O>) => void;
@@ -215,13 +222,11 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   #slots: Slots;
   /** The system prompt built for a tool set (when it has no context providers). */
   #system: { readonly definitions: readonly ToolDefinition[]; readonly text: string } | undefined;
-  /** The current run's id (an approval resumes the same run). */
-  #runId = "";
-  /**
-   * The ids of the current run, on every telemetry event it emits: its caller's, its trace and span, its
-   * agent, run, conversation and turn.
-   */
-  #runIds: RunIds = { agent: "", runId: "", conversationId: "" };
+  /** The current run's id (an approval resumes the same run), made with its ids. */
+  #runId: string | undefined;
+  /** What the current run's ids are made of, taken when it starts or resumes (see `#runIds`). */
+  #idsSource: IdsSource = { parent: undefined, conversationId: "", turnId: undefined };
+  #ids: RunIds | undefined;
   /** The current run's tool-call options (see `#toolOptions`). */
   #toolCallOptions: ExecuteToolsOptions | undefined;
   readonly #services: TurnServices;
@@ -299,7 +304,9 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
         ),
       );
     let text: string | undefined;
-    if (input !== undefined) {
+    // a string for the default schema is its chat_message as is (no parse: it fits by construction)
+    if (typeof input === "string" && this.inputSchema === DefaultInputSchema) text = input;
+    else if (input !== undefined) {
       const parsed = this.inputSchema.safeParse(typeof input === "string" ? { chat_message: input } : input);
       if (!parsed.success) return Promise.reject(parsed.error); // before any call, and never a sync throw
       text = userText(parsed.data);
@@ -312,8 +319,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     }
     this.#startSize = this.memory.size;
     this.#runStarted = this.#clock.now();
-    this.#runId = crypto.randomUUID();
-    this.#runIds = this.#idsOf(options.correlation);
+    this.#runId = undefined;
+    this.#idsFrom(options.correlation);
     const start = () => {
       this.#telemetry("start", {}, {});
       // one turn actor per agent, reused run after run (a new one only after an abort or a restore)
@@ -454,7 +461,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
     if (!pending.some((c) => c.id === event.callId))
       return Promise.reject(new AgentStateError(`no call ${event.callId} awaits approval`));
     // the rest of the run is a new unit of work, under whoever resumes it
-    this.#runIds = this.#idsOf(options.correlation);
+    this.#idsFrom(options.correlation);
     return this.#correlated(() => {
       const result = this.#settle(actor, options);
       actor.send(event);
@@ -580,16 +587,36 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   }
 
   /**
-   * A run's ids, made once when it starts or resumes: a child of the given work, else of the current
-   * correlation context (when on), else the root of a new trace.
+   * Starts the ids of a run or a resumption: a child of the given work, else of the current correlation
+   * context (when on), else the root of a new trace. What they are made of is taken now; they are made
+   * when first read (a run without telemetry, tools or correlation never reads them, and a trace and a
+   * span id cost more than the rest of its start).
    */
-  #idsOf(parent: CorrelationIds | undefined): RunIds {
-    return Correlation.child(parent ?? (Correlation.enabled ? Correlation.current() : undefined), {
-      agent: this.name,
-      runId: this.#runId,
+  #idsFrom(parent: CorrelationIds | undefined): void {
+    this.#idsSource = {
+      parent: parent ?? (Correlation.enabled ? Correlation.current() : undefined),
       conversationId: this.memory.conversationId,
       turnId: this.memory.currentTurnId,
-    }) as RunIds;
+    };
+    this.#ids = undefined;
+  }
+
+  /**
+   * The ids of the current run, on every telemetry event it emits: its caller's, its trace and span, its
+   * agent, run, conversation and turn.
+   */
+  get #runIds(): RunIds {
+    if (this.#ids === undefined) {
+      const { parent, conversationId, turnId } = this.#idsSource;
+      this.#runId ??= crypto.randomUUID();
+      this.#ids = Correlation.child(parent, {
+        agent: this.name,
+        runId: this.#runId,
+        conversationId,
+        turnId,
+      }) as RunIds;
+    }
+    return this.#ids;
   }
 
   #emit(event: AgentEvent): void {
