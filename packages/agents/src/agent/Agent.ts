@@ -528,7 +528,7 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   /** Settles the waiting run when the turn pauses for approval, is done or failed. */
   #observe(snapshot: { readonly value: unknown; readonly context: unknown }): void {
     const waiting = this.#waiting;
-    if (waiting === undefined) return; // a restored actor's first snapshot
+    if (waiting === undefined) return; // a new or restored actor's first snapshot
     const ctx = snapshot.context as TurnContext;
     if (snapshot.value === "awaiting_approval") {
       const calls = ctx.pending.filter(
@@ -589,8 +589,8 @@ export class Agent<I = { chat_message: string }, O = { chat_message: string }> {
   /**
    * Starts the ids of a run or a resumption: a child of the given work, else of the current correlation
    * context (when on), else the root of a new trace. What they are made of is taken now; they are made
-   * when first read (a run without telemetry, tools or correlation never reads them, and a trace and a
-   * span id cost more than the rest of its start).
+   * when first read (a run without telemetry, tools or correlation never reads them, and its trace and
+   * span ids cost a few microseconds a run).
    */
   #idsFrom(parent: CorrelationIds | undefined): void {
     this.#idsSource = {

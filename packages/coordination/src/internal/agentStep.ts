@@ -157,8 +157,11 @@ function start(
   return new Promise<AgentResult<unknown>>((resolve, reject) => {
     let timer: TimerHandle | undefined;
     let detach = () => {};
+    let ended = false;
     // the first of run, time limit and cancel ends the step (the others then do nothing)
     const end = (settle: () => void) => {
+      if (ended) return;
+      ended = true;
       if (timer !== undefined) clock.clearTimeout(timer);
       detach();
       releaseSlot?.();

@@ -6,7 +6,7 @@
  * input.
  */
 import type { AgentResult } from "@normandy/agents";
-import { type Clock, systemClock, type Telemetry } from "@normandy/runtime";
+import { type Clock, onAbort, systemClock, type Telemetry } from "@normandy/runtime";
 import type { ContextNamespace } from "../AgentContext.js";
 import { AggregationFailedError, CancelledError } from "../errors.js";
 import { checkConcurrency, checkTimeout, runStep, Semaphore } from "../internal/agentStep.js";
@@ -281,8 +281,8 @@ class Batch {
   readonly #timeoutMs: number;
   readonly #slots: Semaphore;
   readonly #controller = new AbortController();
-  /** Follows the caller's signal. */
-  readonly #onAbort = () => this.abort(new CancelledError(this.#options.signal?.reason));
+  /** Stops following the caller's signal. */
+  #detach = () => {};
   #error: unknown;
   #started = false;
 
@@ -313,8 +313,8 @@ class Batch {
     if (this.#started) throw new Error("a parallel stream can be iterated only once");
     this.#started = true;
     const signal = this.#options.signal;
-    if (signal?.aborted) this.#onAbort();
-    else signal?.addEventListener("abort", this.#onAbort, { once: true });
+    if (signal !== undefined)
+      this.#detach = onAbort(signal, () => this.abort(new CancelledError(signal.reason)));
     return this.#specs.map((spec) => this.#run(spec));
   }
 
@@ -337,7 +337,7 @@ class Batch {
 
   /** Detaches from the caller's signal, when every task has settled. */
   finish(): void {
-    this.#options.signal?.removeEventListener("abort", this.#onAbort);
+    this.#detach();
   }
 
   /** Stops every agent still running, for the given reason (the first reason wins). */
