@@ -156,6 +156,25 @@ describe("runParallel", () => {
     expect(solo.server.requests).toHaveLength(2);
   });
 
+  it("a runnable that throws instead of rejecting fails only its agent, and frees it", async () => {
+    const b = await member("b", { text: "two" });
+    const broken = {
+      name: "broken",
+      run: (): never => {
+        throw new Error("sync bug");
+      },
+    };
+    const run = await runParallel([
+      { id: "a", agent: broken, input: "x" },
+      { id: "b", agent: b.agent, input: "y" },
+    ]);
+    expect((run.errors.a as Error).message).toBe("sync bug");
+    expect(run.results).toEqual({ b: { chat_message: "two" } });
+    // its lock was released: a second run gets the same error instead of waiting forever
+    const again = await runParallel([{ id: "a", agent: broken, input: "x" }]);
+    expect((again.errors.a as Error).message).toBe("sync bug");
+  });
+
   it("a transform's error fails only its agent", async () => {
     const a = await member("a", { text: "one" });
     const b = await member("b", { text: "two" });
