@@ -15,7 +15,7 @@ import {
   RetryExhaustedError,
   StructuredOutputError,
 } from "@normandy/agents";
-import { type Clock, systemClock, type Telemetry, type TimerHandle } from "@normandy/runtime";
+import { type Clock, onAbort, systemClock, type Telemetry, type TimerHandle } from "@normandy/runtime";
 import { ZodError } from "zod";
 import {
   CancelledError,
@@ -206,19 +206,20 @@ export class AgentPool<A extends Runnable = Runnable> {
         waiter.release();
         reject(error);
       };
-      const onAbort = () => leave(new CancelledError(signal?.reason));
+      let detach = () => {};
       const waiter: Waiter<A> = {
         resolve,
         reject,
         release: () => {
           if (timer !== undefined) this.#clock.clearTimeout(timer);
-          signal?.removeEventListener("abort", onAbort);
+          detach();
         },
       };
       this.#waiters.push(waiter);
       if (Number.isFinite(timeoutMs))
         timer = this.#clock.setTimeout(() => leave(new PoolExhaustedError(this.name, timeoutMs)), timeoutMs);
-      signal?.addEventListener("abort", onAbort, { once: true });
+      // many waiters may share one signal: one listener on it for all of them
+      if (signal !== undefined) detach = onAbort(signal, () => leave(new CancelledError(signal.reason)));
     });
   }
 
@@ -282,9 +283,8 @@ export class AgentPool<A extends Runnable = Runnable> {
     };
     this.#inFlight.add(entry);
     const signal = options.signal;
-    const onAbort = () => controller.abort(signal?.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    if (signal?.aborted) onAbort(); // aborted between the hand-over and this continuation
+    // at once if it was aborted between the hand-over and this continuation
+    const detach = signal === undefined ? undefined : onAbort(signal, () => controller.abort(signal.reason));
     const now = () => this.#clock.now();
     const events = orchestrationEvents(
       this.#telemetry,
@@ -311,7 +311,7 @@ export class AgentPool<A extends Runnable = Runnable> {
       events.exception(surfaced);
       throw surfaced;
     } finally {
-      signal?.removeEventListener("abort", onAbort);
+      detach?.();
       this.#inFlight.delete(entry);
       finished();
       this.checkin(agent, { crashed });
